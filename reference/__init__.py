@@ -1,0 +1,1 @@
+"""embedspec.reference: the executable specification of embedding layers."""
