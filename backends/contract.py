@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from embedspec.reference.configs import FAMILIES, LayerConfig
 
 #: The features of each family: the rows of the compatibility report. A backend
@@ -132,7 +131,9 @@ class Capabilities:
 
 
 def _matches(pattern: tuple, point: tuple) -> bool:
-    return len(pattern) == len(point) and all(a in ("*", b) for a, b in zip(pattern, point))
+    if len(pattern) != len(point):
+        return False
+    return all(a in ("*", b) for a, b in zip(pattern, point, strict=True))
 
 
 def _check_point(p: Capability) -> None:

@@ -22,7 +22,8 @@ INDEX_DTYPES = (torch.int32, torch.int64)
 def check_index_dtype(indices: object, name: str = "input") -> torch.Tensor:
     """Return ``indices`` if it is an int32/int64 tensor, else raise ``TypeError``."""
     if not isinstance(indices, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of int32 or int64, got {type(indices).__name__}")
+        kind = type(indices).__name__
+        raise TypeError(f"{name} must be a torch.Tensor of int32 or int64, got {kind}")
     if indices.dtype not in INDEX_DTYPES:
         raise TypeError(f"{name} must have dtype int32 or int64, got {indices.dtype}")
     return indices
