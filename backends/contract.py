@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from embedspec.backends.kernels import EmbeddingKernels
 from embedspec.reference.configs import FAMILIES, LayerConfig
 
 #: The features of each family: the rows of the compatibility report. A backend
@@ -220,6 +221,10 @@ class Backend(abc.ABC):
     @property
     def expectations_path(self) -> Path | None:
         """The file listing this backend's known failures; None for the built-in location."""
+        return None
+
+    def kernels(self) -> EmbeddingKernels | None:
+        """Per-rank kernels lent to composite (e.g. distributed) backends; None if none."""
         return None
 
     @abc.abstractmethod
