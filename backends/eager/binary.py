@@ -1,0 +1,206 @@
+"""The ``binary`` family in eager PyTorch (spec section 5).
+
+The layer keeps a latent float ``weight`` ``(V, D)``; its embeddings are those of the
+normative packed form :class:`PackedBinary`:
+
+* ``qweight`` uint8 ``(V, ceil(D/8))``: the bit of element ``(r, c)`` is ``w[r, c] >= 0``
+  (``w >= m`` with centring), least-significant bit first along D (element ``8j + i`` is
+  bit ``i`` of byte ``j``), unused high bits of the last byte zero;
+* ``scale`` float32 ``(V,)``: the mean of ``|w[r, c]|`` (``|w - m|`` with centring) over
+  the D real columns, accumulated in float64 and rounded once; ``0`` when ``D = 0``;
+* the padding row is packed as a zero row: every real bit set, scale 0.
+
+``m`` (``centre=True`` only) is the float64 mean of the whole stored table.
+
+Forward packs only the rows the input references (bits, scale, bytes), then unpacks
+them through a 256-entry sign table: ``out = (+1 if bit else -1) * scale[id]`` in
+float32, cast to the layer's dtype. Packing is row-wise, so this equals looking up the
+packed full table bit for bit, and it costs O(len(input) * D) instead of O(V * D).
+
+Backward is straight-through: ``grad_w[r] = scale[r] * (sum of the output gradients at
+the positions with id r)``, exactly zero for the padding row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from embedspec.reference.configs import BinaryConfig
+from embedspec.reference.validation import normalize_padding_idx
+from torch import nn
+
+from .embedding import check_dtype, check_sizes, init_table_
+from .kernels import check_ids
+
+BITS_PER_BYTE = 8
+
+
+class PackedBinary(NamedTuple):
+    """A packed binary table: ``qweight`` uint8 ``(V, ceil(D/8))``, ``scale`` float32 ``(V,)``."""
+
+    qweight: torch.Tensor
+    scale: torch.Tensor
+
+
+def packed_width(embedding_dim: int) -> int:
+    """Bytes per packed row: ``ceil(embedding_dim / 8)``."""
+    return -(-embedding_dim // BITS_PER_BYTE)
+
+
+def pack_bits(bits: torch.Tensor) -> torch.Tensor:
+    """Pack a bool table ``(R, D)`` LSB-first into uint8 ``(R, ceil(D/8))``, unused bits zero.
+
+    Eight vectorised shift-or passes over strided byte planes (one per bit position).
+    """
+    rows, dim = bits.shape
+    width = packed_width(dim)
+    padded = bits.new_zeros((rows, width * BITS_PER_BYTE), dtype=torch.uint8)
+    padded[:, :dim] = bits
+    planes = padded.view(rows, width, BITS_PER_BYTE)
+    packed = planes[..., 0].clone()
+    for bit in range(1, BITS_PER_BYTE):
+        packed.bitwise_or_(planes[..., bit] << bit)
+    return packed
+
+
+_SIGN_TABLES: dict[torch.device, torch.Tensor] = {}
+
+
+def sign_table(device: torch.device) -> torch.Tensor:
+    """``(256, 8)`` float32: row ``b`` holds ``+1``/``-1`` for bits 0..7 of byte ``b``."""
+    table = _SIGN_TABLES.get(device)
+    if table is None:
+        shifts = torch.arange(BITS_PER_BYTE, device=device)
+        bits = (torch.arange(256, device=device).unsqueeze(1) >> shifts) & 1
+        table = bits.to(torch.float32).mul_(2).sub_(1)
+        _SIGN_TABLES[device] = table
+    return table
+
+
+def unpack_signs(qweight: torch.Tensor, embedding_dim: int) -> torch.Tensor:
+    """The float32 ``±1`` table ``(R, embedding_dim)`` of packed rows ``(R, ceil(D/8))``."""
+    rows, width = qweight.shape
+    signs = torch.embedding(sign_table(qweight.device), qweight.long())
+    return signs.view(rows, width * BITS_PER_BYTE)[:, :embedding_dim]
+
+
+def table_centre(weight: torch.Tensor) -> torch.Tensor:
+    """The float64 mean of every stored entry (0 for an empty table), a 0-d tensor."""
+    if weight.numel() == 0:
+        return torch.zeros((), dtype=torch.float64, device=weight.device)
+    return weight.detach().sum(dtype=torch.float64) / weight.numel()
+
+
+def pack_rows(rows: torch.Tensor, is_padding: torch.Tensor | None,
+              centre: torch.Tensor | None) -> PackedBinary:
+    """Pack latent rows ``(R, D)``. ``is_padding`` (bool ``(R,)`` or None) marks rows packed
+    as zero rows; ``centre`` (0-d float64 or None) is subtracted first, in float64."""
+    rows = rows.detach()
+    dim = rows.shape[1]
+    if centre is None:
+        bits = rows >= 0
+        magnitudes = rows.abs().sum(dim=1, dtype=torch.float64)
+    else:
+        shifted = rows.to(torch.float64) - centre
+        bits = shifted >= 0
+        magnitudes = shifted.abs_().sum(dim=1)
+    scale = magnitudes.div_(max(dim, 1)).to(torch.float32)
+    if is_padding is not None:
+        bits.masked_fill_(is_padding.unsqueeze(1), True)
+        scale.masked_fill_(is_padding, 0.0)
+    return PackedBinary(pack_bits(bits), scale)
+
+
+def pack(weight: torch.Tensor, padding_idx: int | None = None, *,
+         centre: bool = False) -> PackedBinary:
+    """The packed form of a whole latent table (``padding_idx`` already normalised)."""
+    is_padding = None
+    if padding_idx is not None:
+        is_padding = torch.zeros(weight.shape[0], dtype=torch.bool, device=weight.device)
+        is_padding[padding_idx] = True
+    with torch.no_grad():
+        return pack_rows(weight, is_padding, table_centre(weight) if centre else None)
+
+
+class _StraightThroughLookup(torch.autograd.Function):
+    """Forward: unpack the packed rows of the positions. Backward: the S5 straight-through
+    gradient into the latent weight."""
+
+    @staticmethod
+    def forward(ctx: Any, weight: torch.Tensor, flat_ids: torch.Tensor, qweight: torch.Tensor,
+                scale: torch.Tensor, padding_idx: int | None) -> torch.Tensor:
+        ctx.save_for_backward(flat_ids, scale)
+        ctx.padding_idx = padding_idx
+        ctx.weight_shape = weight.shape
+        ctx.weight_dtype = weight.dtype
+        rows = unpack_signs(qweight, weight.shape[1]) * scale.unsqueeze(1)
+        return rows.to(weight.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        flat_ids, scale = ctx.saved_tensors
+        accumulate = torch.float64 if ctx.weight_dtype == torch.float64 else torch.float32
+        contributions = grad_output.to(accumulate) * scale.to(accumulate).unsqueeze(1)
+        grad_weight = contributions.new_zeros(ctx.weight_shape)
+        grad_weight.index_add_(0, flat_ids, contributions)
+        if ctx.padding_idx is not None:
+            grad_weight[ctx.padding_idx] = 0
+        return grad_weight.to(ctx.weight_dtype), None, None, None, None
+
+
+class EagerBinaryEmbedding(nn.Module):
+    """A binary embedding (S5) with a latent float ``weight`` ``(V, D)`` drawn from N(0, 1),
+    padding row zeroed. ``forward`` is trainable (straight-through); :meth:`packed` returns
+    the normative packed form. State dict: ``weight`` only."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 centre: bool = False, dtype: torch.dtype | None = torch.float32, *,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__()
+        num_embeddings, embedding_dim = check_sizes(num_embeddings, embedding_dim)
+        padding_idx = normalize_padding_idx(padding_idx, num_embeddings)
+        if not isinstance(centre, bool):
+            raise ValueError(f"centre must be a bool, got {centre!r}")
+        dtype = check_dtype(dtype)
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.padding_idx = padding_idx
+        self.centre = centre
+        self.weight = nn.Parameter(
+            torch.empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
+        init_table_(self.weight, "normal", padding_idx)
+
+    @classmethod
+    def from_config(cls, config: BinaryConfig, *,
+                    device: torch.device | str | None = None) -> EagerBinaryEmbedding:
+        return cls(**config.as_kwargs(), device=device)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The layer's dtype: that of its latent weight and of its output."""
+        return self.weight.dtype
+
+    def packed(self) -> PackedBinary:
+        """The packed form of the current latent weight (S5), freshly computed."""
+        return pack(self.weight, self.padding_idx, centre=self.centre)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        ids = check_ids(input, self.num_embeddings)
+        flat = ids.reshape(-1).to(device=self.weight.device, dtype=torch.int64)
+        with torch.no_grad():
+            is_padding = None if self.padding_idx is None else flat == self.padding_idx
+            centre = table_centre(self.weight) if self.centre else None
+            qweight, scale = pack_rows(self.weight.index_select(0, flat), is_padding, centre)
+        out = _StraightThroughLookup.apply(self.weight, flat, qweight, scale, self.padding_idx)
+        return out.view(*ids.shape, self.embedding_dim)
+
+    def extra_repr(self) -> str:
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.centre:
+            text += ", centre=True"
+        return text

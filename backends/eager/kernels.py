@@ -1,0 +1,160 @@
+"""Vectorised per-rank embedding kernels built on torch operators.
+
+These are the computational pieces every eager layer is made of, and the
+:class:`~embedspec.backends.kernels.EmbeddingKernels` that the eager backend lends to
+composite (distributed) backends. Every function works on any ``(V, D)`` table, a
+column shard ``(V, D_r)`` of a larger table included, on any device; none of them
+loops over rows in Python.
+
+Only :func:`check_ids` validates; the other functions trust their arguments, as the
+kernel protocol says (the layers validate everything before calling them, S0.4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from embedspec.reference.validation import check_index_dtype
+
+#: The per-row renormalisation divides by ``norm + RENORM_EPS`` (S1.2, as PyTorch).
+RENORM_EPS = 1e-7
+
+
+def check_ids(input: object, num_valid: int, name: str = "input") -> torch.Tensor:
+    """Return ``input`` if it is an int32/int64 tensor with every id in ``[0, num_valid)``.
+
+    ``TypeError`` for any other type or dtype (S0.2), ``IndexError`` for an id outside
+    the range (S0.3). One ``aminmax`` pass and one host synchronisation.
+    """
+    ids = check_index_dtype(input, name)
+    if ids.numel() == 0:
+        return ids
+    lo, hi = torch.stack(torch.aminmax(ids)).tolist()
+    if lo < 0 or hi >= num_valid:
+        bad = lo if lo < 0 else hi
+        raise IndexError(f"{name} holds id {bad}, outside the valid range [0, {num_valid})")
+    return ids
+
+
+def lookup(input: torch.Tensor, weight: torch.Tensor, *, padding_idx: int | None = None,
+           scale_grad_by_freq: bool = False, sparse: bool = False) -> torch.Tensor:
+    """``weight[input]`` with the spec's backward (S1.3-S1.5), via ``torch.embedding``.
+
+    ``padding_idx`` is a row of ``weight`` (never negative): its gradient is zero.
+    ``torch.embedding`` encodes "no padding" as ``-1``, which never leaks out of here.
+    """
+    padding = -1 if padding_idx is None else padding_idx
+    if sparse and input.dim() == 0:
+        # torch's sparse backward cannot mask a 0-d index against padding_idx.
+        return torch.embedding(weight, input.reshape(1), padding, scale_grad_by_freq,
+                               sparse).squeeze(0)
+    return torch.embedding(weight, input, padding, scale_grad_by_freq, sparse)
+
+
+def unique_rows(input: torch.Tensor) -> torch.Tensor:
+    """The distinct ids of ``input`` (any shape), sorted, as int64."""
+    return torch.unique(input.reshape(-1)).long()
+
+
+def row_norms(weight: torch.Tensor, rows: torch.Tensor, norm_type: float) -> torch.Tensor:
+    """The p-norm of each listed row (absolute values, S1.2), computed in ``weight``'s dtype
+    and returned as float64, exactly as ``torch.Tensor.norm`` computes it for one row."""
+    selected = weight.index_select(0, rows)
+    if selected.shape[1] == 0:
+        return torch.zeros(rows.shape[0], dtype=torch.float64, device=weight.device)
+    return torch.linalg.vector_norm(selected, ord=norm_type, dim=1).double()
+
+
+def renorm_factors(norms: torch.Tensor, max_norm: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """For float64 row norms: the mask of rows to renormalise (``norm > max_norm``) and
+    their factors ``max_norm / (norm + 1e-7)`` in float64 (S1.2)."""
+    exceeds = norms > max_norm
+    # A true division: ``scalar / tensor`` would multiply by a rounded reciprocal.
+    factors = torch.full_like(norms, max_norm).div_(norms + RENORM_EPS)
+    return exceeds, factors[exceeds]
+
+
+def scale_rows_(weight: torch.Tensor, rows: torch.Tensor, factors: torch.Tensor) -> None:
+    """Multiply each listed row of ``weight`` in place by its factor cast to the weight's
+    dtype, outside autograd. ``rows`` holds no duplicates."""
+    if rows.numel() == 0:
+        return
+    rows = rows.to(device=weight.device, dtype=torch.int64)
+    with torch.no_grad():
+        scaled = weight.index_select(0, rows)
+        scaled.mul_(factors.to(device=weight.device, dtype=weight.dtype).unsqueeze(1))
+        weight.index_copy_(0, rows, scaled)
+
+
+def renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
+            norm_type: float) -> None:
+    """Renormalise in place every row referenced by ``input`` whose p-norm exceeds
+    ``max_norm`` (S1.2): each such row, once however often it is referenced, is
+    multiplied by ``max_norm / (norm + 1e-7)``. Invisible to autograd.
+
+    The norm is computed in the weight's dtype and the factor in float64, then cast to
+    the weight's dtype: bit-identical to ``torch.embedding_renorm_`` on CPU, but
+    vectorised over rows and with absolute values for every ``norm_type`` on every device.
+    """
+    if input.numel() == 0:
+        return
+    rows = unique_rows(input)
+    exceeds, factors = renorm_factors(row_norms(weight, rows, norm_type), max_norm)
+    scale_rows_(weight, rows[exceeds], factors)
+
+
+def norm_terms(weight: torch.Tensor, rows: torch.Tensor, norm_type: float) -> torch.Tensor:
+    """Per listed row, its partial p-norm over ``weight``'s columns in float64:
+    ``sum |w|^p`` for finite p, ``max |w|`` (0 for no columns) for p = inf."""
+    rows = rows.to(device=weight.device, dtype=torch.int64)
+    with torch.no_grad():
+        magnitudes = weight.index_select(0, rows).double().abs_()
+        if magnitudes.shape[1] == 0:
+            return torch.zeros(rows.shape[0], dtype=torch.float64, device=weight.device)
+        if math.isinf(norm_type):
+            return magnitudes.amax(dim=1)
+        if norm_type == 1.0:
+            return magnitudes.sum(dim=1)
+        if norm_type == 2.0:
+            return magnitudes.square_().sum(dim=1)
+        return magnitudes.pow_(norm_type).sum(dim=1)
+
+
+def full_row_norms(terms: torch.Tensor, norm_type: float) -> torch.Tensor:
+    """Full-row norms from the (combined) :func:`norm_terms` of every column shard:
+    ``terms ^ (1/p)``, or ``terms`` itself for p = inf."""
+    return terms if math.isinf(norm_type) else terms.pow(1.0 / norm_type)
+
+
+def shard_renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
+                  norm_type: float) -> None:
+    """The ``max_norm`` renormalisation of a table held whole by one rank, through the
+    column-shard kernels (S4.4 at world size 1): float64 norm terms, full-row norms,
+    factors ``max_norm / (norm + 1e-7)`` cast to the weight's dtype."""
+    if input.numel() == 0:
+        return
+    rows = unique_rows(input).to(weight.device)
+    norms = full_row_norms(norm_terms(weight, rows, norm_type), norm_type)
+    exceeds, factors = renorm_factors(norms, max_norm)
+    scale_rows_(weight, rows[exceeds], factors)
+
+
+class EagerKernels:
+    """The eager backend's :class:`~embedspec.backends.kernels.EmbeddingKernels`."""
+
+    def lookup(self, input: torch.Tensor, weight: torch.Tensor, *, padding_idx: int | None = None,
+               scale_grad_by_freq: bool = False, sparse: bool = False) -> torch.Tensor:
+        return lookup(input, weight, padding_idx=padding_idx,
+                      scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+    def norm_terms(self, weight: torch.Tensor, rows: torch.Tensor,
+                   norm_type: float) -> torch.Tensor:
+        return norm_terms(weight, rows, norm_type)
+
+    def scale_rows_(self, weight: torch.Tensor, rows: torch.Tensor,
+                    factors: torch.Tensor) -> None:
+        scale_rows_(weight, rows, factors)
+
+    def __repr__(self) -> str:
+        return "EagerKernels()"

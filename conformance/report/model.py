@@ -1,0 +1,164 @@
+"""The compatibility report as data: rows = family x feature, columns = backends.
+
+Each cell counts the outcomes of one backend's tests of one (family, feature):
+passed, failed, error, unsupported, expected failure (xfailed), expected failure
+that passed (xpassed) and skipped. A backend whose run crashed or timed out keeps
+the counts of the tests that finished; the rows holding tests that never finished
+are marked "crash" or "timeout" with the number of tests left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from embedspec.backends.contract import FEATURES
+from embedspec.conformance.results import OUTCOMES, RunResults, TestResult
+
+RunStatus = Literal["ok", "crash", "timeout"]
+#: Outcomes listed in the report's Failures section.
+FAILING = ("failed", "error", "xpassed")
+#: The row of tests whose spec marker is missing.
+UNMARKED = ("(unmarked)", "(unmarked)")
+
+
+@dataclass
+class BackendRun:
+    """What running the suite on one backend produced.
+
+    ``results`` is complete for status "ok"; for "crash"/"timeout" it holds what the
+    run recorded before it stopped (``results.pending`` lists the tests that never
+    finished), or is None when it recorded nothing.
+    """
+
+    name: str
+    status: RunStatus
+    results: RunResults | None
+    version: str = ""
+    message: str = ""
+    duration_s: float = 0.0
+    #: the last lines the run printed, kept for crashes and timeouts
+    output_tail: str = ""
+
+
+@dataclass
+class Cell:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    #: "ok", or the column's "crash"/"timeout" when some of this row's tests never finished
+    status: str = "ok"
+    #: tests of this row that never finished (crash/timeout)
+    pending: int = 0
+    failing: list[TestResult] = field(default_factory=list)
+    expected: list[TestResult] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values()) + self.pending
+
+    def add(self, result: TestResult) -> None:
+        self.counts[result.outcome] += 1
+        if result.outcome in FAILING:
+            self.failing.append(result)
+        elif result.outcome == "xfailed":
+            self.expected.append(result)
+
+
+@dataclass
+class Column:
+    backend: str
+    version: str
+    status: RunStatus
+    message: str
+    duration_s: float
+    counts: dict[str, int]
+    spec: str = ""
+    stale_expectations: list[str] = field(default_factory=list)
+    #: the test running when the run crashed or timed out, if known
+    running: str | None = None
+    output_tail: str = ""
+
+
+@dataclass
+class Report:
+    profile: str
+    seed: int
+    device: str
+    versions: dict[str, str]
+    machine: dict[str, object]
+    tolerance: str | None
+    generated: str
+    columns: list[Column]
+    rows: list[tuple[str, str]]
+    #: cells[(family, feature)][backend]
+    cells: dict[tuple[str, str], dict[str, Cell]]
+    #: backends that were not run, with the reason
+    not_run: list[tuple[str, str]] = field(default_factory=list)
+
+    def cell(self, row: tuple[str, str], backend: str) -> Cell:
+        return self.cells[row][backend]
+
+
+def build_report(runs: Sequence[BackendRun], *, profile: str, seed: int, device: str,
+                 versions: dict[str, str], machine: dict[str, object], tolerance: str | None,
+                 generated: str, not_run: Iterable[tuple[str, str]] = ()) -> Report:
+    """Aggregate the runs; rows are every feature of FEATURES, in its order, then any
+    other (family, feature) a result names."""
+    rows: list[tuple[str, str]] = [(f, feat) for f, feats in FEATURES.items() for feat in feats]
+    for run in runs:
+        for family, feature in _keys(run):
+            if (family, feature) not in rows:
+                rows.append((family, feature))
+    cells = {row: {run.name: Cell() for run in runs} for row in rows}
+    columns = []
+    for run in runs:
+        results = run.results
+        for result in results.tests if results else ():
+            cells[_key(result.family, result.feature)][run.name].add(result)
+        if run.status != "ok":
+            _mark_unfinished(run, rows, cells)
+        columns.append(Column(
+            backend=run.name, version=run.version or _header_version(results),
+            status=run.status, message=run.message, duration_s=run.duration_s,
+            counts=results.counts() if results else dict.fromkeys(OUTCOMES, 0),
+            spec=results.header.backend.get("spec", "") if results else "",
+            stale_expectations=list(results.stale_expectations) if results else [],
+            running=results.running if results else None,
+            output_tail=run.output_tail,
+        ))
+    return Report(profile=profile, seed=seed, device=device, versions=versions,
+                  machine=machine, tolerance=tolerance, generated=generated, columns=columns,
+                  rows=rows, cells=cells, not_run=list(not_run))
+
+
+def _mark_unfinished(run: BackendRun, rows: list[tuple[str, str]],
+                     cells: dict[tuple[str, str], dict[str, Cell]]) -> None:
+    """Crash/timeout: the rows with unfinished tests; every row when nothing is known."""
+    if run.results is None:
+        for row in rows:
+            cells[row][run.name].status = run.status
+        return
+    for ref in run.results.pending:
+        cell = cells[_key(ref.family, ref.feature)][run.name]
+        cell.status = run.status
+        cell.pending += 1
+
+
+def _keys(run: BackendRun) -> list[tuple[str, str]]:
+    if run.results is None:
+        return []
+    refs = [(t.family, t.feature) for t in run.results.tests]
+    refs += [(t.family, t.feature) for t in run.results.pending]
+    return [_key(f, feat) for f, feat in refs]
+
+
+def _key(family: str | None, feature: str | None) -> tuple[str, str]:
+    if family is None or feature is None:
+        return UNMARKED
+    return (family, feature)
+
+
+def _header_version(results: RunResults | None) -> str:
+    if results is None:
+        return ""
+    return str(results.header.backend.get("version", ""))

@@ -1,0 +1,125 @@
+"""Hypothesis strategies for float data: tables, layer states and output gradients.
+
+Every element is drawn (no seeded generator), so failures shrink to small, round
+values. Two value ranges exist:
+
+* ``"any"``: every finite value of the dtype, subnormals and the extremes included.
+  For checks that involve no arithmetic (gathers must return stored bits, S0.7).
+* ``"moderate"``: zero, or a magnitude in :data:`MODERATE_RANGES` of either sign. For
+  checks that compute (norms, layer norms, gradients, scales), where underflow and
+  overflow would test the dtype rather than the layer.
+
+Tables additionally scale each row by a drawn power of two from :data:`ROW_SCALES`
+(zero included), so rows far below and far above any ``max_norm`` and all-zero rows
+(``+0.0`` and ``-0.0``) occur in small draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from embedspec.backends.contract import DTYPES
+from embedspec.reference.configs import LayerConfig
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
+"""The floating dtype names tests are parametrized over: float32, float64, float16, bfloat16."""
+VALUE_RANGES: tuple[str, ...] = ("any", "moderate")
+#: ``(smallest, largest)`` non-zero magnitude of ``"moderate"`` values per dtype.
+MODERATE_RANGES: Mapping[str, tuple[float, float]] = {
+    "float16": (2.0**-6, 2.0**6),
+    "bfloat16": (2.0**-6, 2.0**6),
+    "float32": (2.0**-16, 2.0**16),
+    "float64": (2.0**-30, 2.0**30),
+}
+#: Per-row factors of drawn tables: exact in every dtype.
+ROW_SCALES: tuple[float, ...] = (1.0, 0.0, 2.0**-4, 2.0**4)
+
+# numpy has no bfloat16: draw float32 values that are exactly bfloat16 values.
+_NUMPY_DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64,
+                 "bfloat16": np.float32}
+_WIDTHS = {"float16": 16, "float32": 32, "float64": 64, "bfloat16": 32}
+_BFLOAT16_MAX = float(torch.finfo(torch.bfloat16).max)
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """``"float16"`` -> ``torch.float16``."""
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype name {name!r}; known: {', '.join(DTYPES)}") from None
+
+
+def _dtype_name(dtype: str | torch.dtype) -> str:
+    name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else dtype
+    torch_dtype(name)
+    return name
+
+
+def _to_bfloat16(value: float) -> float:
+    return float(torch.tensor(value, dtype=torch.float32).to(torch.bfloat16))
+
+
+def finite_values(dtype: str | torch.dtype, values: str = "moderate") -> st.SearchStrategy:
+    """Python floats exactly representable in ``dtype``, from the ``values`` range."""
+    name = _dtype_name(dtype)
+    width = _WIDTHS[name]
+    if values == "any":
+        top = _BFLOAT16_MAX if name == "bfloat16" else None
+        strategy = st.floats(width=width, allow_nan=False, allow_infinity=False,
+                             min_value=-top if top else None, max_value=top)
+    elif values == "moderate":
+        low, high = MODERATE_RANGES[name]
+        magnitude = st.floats(min_value=low, max_value=high, width=width)
+        strategy = st.one_of(st.just(0.0), magnitude, magnitude.map(lambda x: -x))
+    else:
+        raise ValueError(f"values must be one of {VALUE_RANGES}, got {values!r}")
+    return strategy.map(_to_bfloat16) if name == "bfloat16" else strategy
+
+
+def float_tensors(shape: Sequence[int], dtype: str | torch.dtype,
+                  values: str = "moderate") -> st.SearchStrategy[torch.Tensor]:
+    """A tensor of ``shape`` and ``dtype`` with every element drawn from ``values``."""
+    name = _dtype_name(dtype)
+    array = hnp.arrays(_NUMPY_DTYPES[name], tuple(shape), elements=finite_values(name, values))
+    return array.map(lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(torch_dtype(name)))
+
+
+@st.composite
+def tables(draw: st.DrawFn, num_embeddings: int, embedding_dim: int,
+           dtype: str | torch.dtype, values: str = "moderate", *,
+           row_scales: Sequence[float] = ROW_SCALES) -> torch.Tensor:
+    """A ``(V, D)`` table of drawn elements; with ``"moderate"`` values each row is then
+    scaled by one of ``row_scales`` (``"any"`` values are used as drawn)."""
+    table = draw(float_tensors((num_embeddings, embedding_dim), dtype, values))
+    if values == "moderate" and num_embeddings and len(row_scales) > 1:
+        scales = draw(st.lists(st.sampled_from(tuple(row_scales)), min_size=num_embeddings,
+                               max_size=num_embeddings))
+        table = table * torch.tensor(scales, dtype=table.dtype).unsqueeze(1)
+    return table
+
+
+def grad_outputs(shape: Sequence[int], dtype: str | torch.dtype) -> st.SearchStrategy:
+    """An output gradient of ``shape``: moderate values, exact zeros included."""
+    return float_tensors(shape, dtype, "moderate")
+
+
+@st.composite
+def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> dict:
+    """A full state dict for ``config``'s layer, laid out like the reference layer's.
+
+    The embedding table (``weight``) is drawn with :func:`tables`; every other floating
+    entry (a stable layer's ``norm.weight`` and ``norm.bias``) element by element.
+    """
+    from embedspec.conformance.harness import state_layout
+
+    state = {}
+    for key, (shape, dtype) in state_layout(config).items():
+        if key == "weight" and len(shape) == 2:
+            state[key] = draw(tables(shape[0], shape[1], dtype, values))
+        else:
+            state[key] = draw(float_tensors(shape, dtype, values))
+    return state

@@ -1,0 +1,1 @@
+"""Tests of the backends shipped with embedspec."""
