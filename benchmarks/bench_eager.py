@@ -1,13 +1,13 @@
 """Side-by-side timings of the eager backend, the reference and ``torch.nn``.
 
 For a few realistic shapes, every implementation is built with the same weights and
-timed in this one run with ``torch.utils.benchmark.Timer`` (``blocked_autorange``,
-median of the blocks): the forward alone, and the forward plus backward. The table
-gives milliseconds per call and the eager speedup over the reference and over
-``torch.nn`` (``torch.nn.Embedding``, followed by ``torch.nn.LayerNorm`` for the stable
-family; there is no ``torch.nn`` binary layer).
+timed in this one run with ``torch.utils.benchmark.Timer`` (``blocked_autorange``; the
+best median over a few interleaved rounds): the forward alone, and the forward plus
+backward. The table gives milliseconds per call and the eager speedup over the
+reference and over ``torch.nn`` (``torch.nn.Embedding``, followed by
+``torch.nn.LayerNorm`` for the stable family; there is no ``torch.nn`` binary layer).
 
-Run: ``python benchmarks/bench_eager.py [--device cuda] [--min-run-time 0.2]``.
+Run: ``python benchmarks/bench_eager.py [--device cuda] [--min-run-time 0.1] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -129,20 +129,32 @@ def forward_backward_call(layer: nn.Module) -> Callable[[torch.Tensor, torch.Ten
     return step
 
 
-def time_ms(fn: Callable[..., object], args: tuple, device: torch.device,
-            min_run_time: float) -> float:
-    fn(*args)  # warm-up (and the one-time renorm of every referenced row)
+def time_ms(fns: dict[str, Callable[..., object] | None], args: tuple, device: torch.device,
+            min_run_time: float, rounds: int) -> dict[str, float | None]:
+    """Milliseconds per call of each function: the best over ``rounds`` interleaved rounds
+    of the median of a ``blocked_autorange``, so that load from other processes on a
+    shared machine biases no implementation more than another."""
+    timers = {}
+    for name, fn in fns.items():
+        if fn is not None:
+            fn(*args)  # warm-up (and the one-time renorm of every referenced row)
+            timers[name] = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args})
     if device.type == "cuda":
         torch.cuda.synchronize()
-    timer = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args})
-    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+    best: dict[str, float | None] = dict.fromkeys(fns)
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            ms = timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+            previous = best[name]
+            best[name] = ms if previous is None else min(previous, ms)
+    return best
 
 
 def ratio(baseline: float | None, eager: float) -> str:
     return "-" if baseline is None else f"{baseline / eager:.2f}x"
 
 
-def run(device: torch.device, min_run_time: float) -> list[list[object]]:
+def run(device: torch.device, min_run_time: float, rounds: int) -> list[list[object]]:
     rows = []
     for scenario in SCENARIOS:
         layers = layers_for(scenario, device)
@@ -154,9 +166,9 @@ def run(device: torch.device, min_run_time: float) -> list[list[object]]:
         if scenario.mode == "train":
             passes.append(("fwd+bwd", forward_backward_call, (ids, grad)))
         for pass_name, make, args in passes:
-            times = {name: None if layer is None else
-                     time_ms(make(layer), args, device, min_run_time)
-                     for name, layer in layers.items()}
+            fns = {name: None if layer is None else make(layer)
+                   for name, layer in layers.items()}
+            times = time_ms(fns, args, device, min_run_time, rounds)
             eager = times["eager"]
             rows.append([scenario.label, pass_name, f"{eager:.3f}",
                          f"{times['reference']:.3f}",
@@ -168,15 +180,18 @@ def run(device: torch.device, min_run_time: float) -> list[list[object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--min-run-time", type=float, default=0.2,
-                        help="seconds of timed runs per measurement (default: 0.2)")
+    parser.add_argument("--min-run-time", type=float, default=0.1,
+                        help="seconds of timed runs per measurement (default: 0.1)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; the best median is kept (default: 3)")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
           f"float32, ids of shape (batch, seq), V={V}, D={D} unless stated")
     headers = ["case", "pass", "eager ms", "reference ms", "torch.nn ms",
                "vs reference", "vs torch.nn"]
-    print(tabulate(run(device, args.min_run_time), headers=headers, tablefmt="github"))
+    print(tabulate(run(device, args.min_run_time, args.rounds), headers=headers,
+                   tablefmt="github"))
     print("speedup = baseline time / eager time (higher is better for eager)")
 
 

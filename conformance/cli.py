@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--expectations", metavar="PATH",
                    help="the expectations file (default: the backend's own)")
     p.add_argument("--results", metavar="PATH", help="write per-test results as JSON")
+    p.add_argument("--external", metavar="HOST:PORT[:NPROCS]",
+                   help="multi-process backends: drive workers launched by torchrun "
+                        "(see docs/distributed.md) instead of local worker pools")
     p.add_argument("-k", dest="keyword", metavar="EXPR",
                    help="only run tests matching EXPR (pytest -k)")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
@@ -154,6 +157,8 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
         argv += ["--embedspec-expectations", str(Path(args.expectations).resolve())]
     if args.accept:
         argv.append("--embedspec-accept")
+    if args.external:
+        argv += ["--embedspec-external", args.external]
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.exitfirst:

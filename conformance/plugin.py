@@ -74,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "conformance/expectations/<backend>.json)")
     group.addoption("--embedspec-accept", action="store_true", default=False,
                     help="rewrite the expectations file from this run's failures")
+    group.addoption("--embedspec-external", default=None, metavar="HOST:PORT[:NPROCS]",
+                    help="multi-process backends: drive workers launched by torchrun that "
+                         "connect to HOST:PORT, instead of local worker pools")
 
 
 @dataclass
@@ -230,7 +233,8 @@ def runner(pytestconfig: pytest.Config) -> Iterator[Runner]:
         return
     from embedspec.conformance.distributed import PoolRunner
 
-    pool = PoolRunner(run.spec, timeout_s=run.profile.timeout_s)
+    pool = PoolRunner(run.spec, timeout_s=run.profile.timeout_s, device=run.device,
+                      external=pytestconfig.getoption("embedspec_external"))
     try:
         yield pool
     finally:

@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-
 from embedspec.conformance.case import Case, World
 
 #: Tensors with at most this many elements are written as literal lists.
@@ -55,7 +54,9 @@ class _Source:
             return self._imported(value)
         if isinstance(value, (list, tuple)):
             items = ", ".join(self.value(v) for v in value)
-            return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+            if isinstance(value, list):
+                return f"[{items}]"
+            return f"({items},)" if len(value) == 1 else f"({items})"
         if isinstance(value, Mapping):
             return "{" + ", ".join(f"{self.value(k)}: {self.value(v)}"
                                    for k, v in value.items()) + "}"
@@ -197,7 +198,7 @@ def repro_snippet(case: Case, backend_spec: str, *, check: str = "check_against_
         body.append(f"torch.manual_seed({seed})")
     kwargs = "".join(f", {k}={src.value(v)}" for k, v in (options or {}).items())
     body.append(f"harness.{check}(target, case{kwargs})")
-    return "\n".join(sorted(src.imports, key=_import_order) + [""] + body)
+    return "\n".join([*sorted(src.imports, key=_import_order), "", *body])
 
 
 def _import_order(line: str) -> tuple[int, str]:

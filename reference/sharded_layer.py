@@ -7,6 +7,7 @@ collective protocol is stated in :mod:`.sharded`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ from .validation import (
     check_rank,
     normalize_padding_idx,
 )
-from .world_checks import check_collectives
+from .world_checks import check_collectives, check_device
 
 __all__ = ["DistributedEmbedding", "ShardedEmbedding", "checked_options"]
 
@@ -35,7 +36,7 @@ __all__ = ["DistributedEmbedding", "ShardedEmbedding", "checked_options"]
 class ShardedEmbedding(nn.Module):
     """One rank's column block of an embedding table (spec section 4).
 
-    Options as the embedding family (section 1): ``padding_idx`` in ``[-V, V-1]``,
+    Options as the embedding family (S4.2, section 1): ``padding_idx`` in ``[-V, V-1]``,
     normalised (S1.1; its row gets a zero gradient on every shard), ``max_norm`` /
     ``norm_type`` (S4.4: full-row norms reduced across shards, stored shards
     renormalised), ``scale_grad_by_freq`` (S1.3). No sparse gradients.
@@ -44,7 +45,7 @@ class ShardedEmbedding(nn.Module):
     :mod:`.init`. ``dtype``: floating dtype of the weight (None: the default dtype).
 
     Placement: ``rank``/``world_size`` of the model-parallel world, ``device``, and
-    ``collectives`` (rank and size must match). ``full_weight``, if given, is the
+    ``collectives`` (rank and size must match). ``full_table``, if given, is the
     ``(V, D)`` table (of dtype ``dtype``) whose column block this rank copies, used as is;
     otherwise the layer draws one full table by ``init`` on ``device`` from the global
     torch RNG, zeroes its padding row and keeps its block (S4.6), so every rank of a
@@ -75,7 +76,7 @@ class ShardedEmbedding(nn.Module):
         world_size: int = 1,
         device: torch.device | str | None = None,
         collectives: Collectives | None = None,
-        full_weight: torch.Tensor | None = None,
+        full_table: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         opts = checked_options(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
@@ -84,13 +85,14 @@ class ShardedEmbedding(nn.Module):
         num_embeddings, embedding_dim = opts["num_embeddings"], opts["embedding_dim"]
         rank, world_size, dtype = opts["rank"], opts["world_size"], opts["dtype"]
         check_collectives(collectives, rank, world_size)
-        if full_weight is not None:
-            check_weight(full_weight, "full_weight")
-            if tuple(full_weight.shape) != (num_embeddings, embedding_dim) \
-                    or full_weight.dtype != dtype:
+        device = check_device(device)
+        if full_table is not None:
+            check_weight(full_table, "full_table")
+            if tuple(full_table.shape) != (num_embeddings, embedding_dim) \
+                    or full_table.dtype != dtype:
                 raise ValueError(
-                    f"full_weight must be a ({num_embeddings}, {embedding_dim}) tensor of dtype "
-                    f"{dtype}, got {tuple(full_weight.shape)} of {full_weight.dtype}")
+                    f"full_table must be a ({num_embeddings}, {embedding_dim}) tensor of dtype "
+                    f"{dtype}, got {tuple(full_table.shape)} of {full_table.dtype}")
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = opts["padding_idx"]
@@ -106,10 +108,10 @@ class ShardedEmbedding(nn.Module):
         self.sizes = partition_sizes(embedding_dim, world_size, self.partition)
         self.column_start, self.column_end = column_range(embedding_dim, rank, world_size,
                                                           self.partition)
-        if full_weight is None:
-            full_weight = torch.empty(num_embeddings, embedding_dim, dtype=dtype, device=device)
-            init_weight_(full_weight, self.init, padding_idx=self.padding_idx)
-        block = full_weight.detach()[:, self.column_start:self.column_end]
+        if full_table is None:
+            full_table = torch.empty(num_embeddings, embedding_dim, dtype=dtype, device=device)
+            init_weight_(full_table, self.init, padding_idx=self.padding_idx)
+        block = full_table.detach()[:, self.column_start:self.column_end]
         self.weight = nn.Parameter(block.to(device=device, copy=True))
 
     @classmethod
@@ -136,7 +138,7 @@ class ShardedEmbedding(nn.Module):
         check_weight(weight)
         rows, cols = weight.shape
         return cls(rows, cols, dtype=weight.dtype, rank=rank, world_size=world_size,
-                   device=device, collectives=collectives, full_weight=weight, **options)
+                   device=device, collectives=collectives, full_table=weight, **options)
 
     @classmethod
     def from_embedding(cls, embed: nn.Module, rank: int = 0, world_size: int = 1, *,
@@ -178,7 +180,7 @@ class ShardedEmbedding(nn.Module):
 
         Without ``collectives`` a world of one rank needs none; a larger world raises
         ``RuntimeError`` when :meth:`needs_collectives` (simulate the world with
-        :func:`world_forward` instead).
+        :func:`~.sharded_world.world_forward` instead) (S4.9).
         """
         check_indices(input, self.num_embeddings)
         collectives = self.collectives
@@ -195,14 +197,16 @@ class ShardedEmbedding(nn.Module):
             if self.world_size > 1:
                 terms = collectives.all_reduce_no_grad(terms, reduce_op(self.norm_type))
             renorm_shard_(self.weight, rows, full_norms(terms, self.norm_type), self.max_norm)
-        local = self._lookup(input)
+        local = self.local_lookup(input)
         if self.gather_output and self.world_size > 1:
             return collectives.all_gather_last_dim(local, list(self.sizes))
         return local
 
-    def _lookup(self, input: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        return lookup(input, self.weight if weight is None else weight,
-                      padding_idx=self.padding_idx, scale_grad_by_freq=self.scale_grad_by_freq)
+    def local_lookup(self, input: torch.Tensor) -> torch.Tensor:
+        """This rank's partial (S4.3): ``lookup`` of its column block with the layer's
+        ``padding_idx`` and ``scale_grad_by_freq``; no renormalisation, no collective."""
+        return lookup(input, self.weight, padding_idx=self.padding_idx,
+                      scale_grad_by_freq=self.scale_grad_by_freq)
 
     def options(self) -> dict[str, Any]:
         """The layer's options as constructor keyword arguments (no sizes, no placement)."""
@@ -242,9 +246,7 @@ class DistributedEmbedding(ShardedEmbedding):
                          dtype=dtype, rank=rank, world_size=shape[-1], device=device,
                          collectives=collectives)
         self.P_x_shape = shape
-        self.dp_size = 1
-        for extent in shape[:-2]:
-            self.dp_size *= extent
+        self.dp_size = math.prod(shape[:-2])
 
 
 def checked_options(num_embeddings: object, embedding_dim: object, padding_idx: object,

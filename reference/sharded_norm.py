@@ -9,12 +9,14 @@ columns, in float64, on absolute values:
 
 Terms combine across ranks by sum (finite p) or max (p = inf), in rank order, outside
 autograd (``all_reduce_no_grad``); the full-row norm is ``combined ^ (1/p)`` (finite
-p) or ``combined`` (inf). A row whose full norm ``n`` is strictly greater than
-``max_norm`` (a NaN norm never is) is multiplied, on every shard, by
-``max_norm / (n + 1e-7)``: the factor is computed in float64, cast to the weight's dtype
-and applied in place outside autograd, as in the unsharded reference (S1.2). Only
-the distinct rows referenced by the input are considered, each once. A norm measured
-on one shard's columns alone is not the row's norm; the spec forbids it.
+p) or ``combined`` (inf), rounded to the weight's dtype (the unsharded reference, S1.2,
+computes a row's norm as a value of the weight's dtype); call it ``n``. A row with ``n``
+strictly greater than ``max_norm`` (a NaN norm never is) is multiplied, on every shard,
+by ``max_norm / (n + 1e-7)``: the factor is computed in float64 and rounded to the
+weight's dtype, each product is rounded to the weight's dtype, in place and outside
+autograd, exactly as the unsharded reference does. Only the distinct rows referenced
+by the input are considered, each once. A norm measured on one shard's columns alone
+is not the row's norm; the spec forbids it.
 """
 
 from __future__ import annotations
@@ -67,9 +69,14 @@ def renorm_shard_(weight: torch.Tensor, rows: torch.Tensor, norms: torch.Tensor,
                   max_norm: float) -> None:
     """Scale in place the listed rows of this shard whose full norm exceeds ``max_norm``.
 
-    Factor ``max_norm / (norm + 1e-7)`` in float64, cast to the weight's dtype, applied
-    under ``torch.no_grad`` (invisible to autograd). ``rows`` holds no duplicates.
+    ``norms`` are the float64 full-row norms of ``rows`` (no duplicates). As in the
+    unsharded reference (S1.2), whose norm is a value of the weight's dtype, each norm
+    is first rounded to the weight's dtype; a row is scaled if that norm ``n`` is
+    strictly greater than ``max_norm``, by ``max_norm / (n + 1e-7)`` computed in float64
+    and rounded to the weight's dtype, each product rounded to the weight's dtype, under
+    ``torch.no_grad`` (invisible to autograd).
     """
+    norms = norms.to(weight.dtype).to(torch.float64)
     exceeds = norms > max_norm
     if not bool(exceeds.any()):
         return

@@ -97,7 +97,7 @@ def build_world(config: ShardedConfig, world_size: int, *,
                        device=device)
     init_weight_(full, config.init, padding_idx=config.padding_idx)
     return [ShardedEmbedding(**config.as_kwargs(), rank=rank, world_size=world_size,
-                             device=device, full_weight=full) for rank in range(world_size)]
+                             device=device, full_table=full) for rank in range(world_size)]
 
 
 def _renorm_world_(layers: list[ShardedEmbedding], rows: torch.Tensor) -> None:
@@ -135,7 +135,7 @@ def world_forward(layers: Sequence[ShardedEmbedding],
     for layer in layers:
         check_indices(input, layer.num_embeddings)
     _renorm_world_(layers, referenced_rows(input, layers[0].weight.device))
-    return _gather_outputs(layers, [layer._lookup(input) for layer in layers])
+    return _gather_outputs(layers, [layer.local_lookup(input) for layer in layers])
 
 
 def build_grid(config: ShardedConfig, world_size: int, dp_size: int, *,
@@ -181,7 +181,7 @@ def grid_forward(grid: Sequence[Sequence[ShardedEmbedding]],
         for replica in replicas[1:]:
             for layer, owned in zip(replica, owner, strict=True):
                 layer.weight.copy_(owned.weight)
-    return [_gather_outputs(owner, [layer._lookup(x) for layer in owner]) for x in inputs]
+    return [_gather_outputs(owner, [layer.local_lookup(x) for layer in owner]) for x in inputs]
 
 
 def owner_gradient(replica_grads: Sequence[torch.Tensor | None]) -> torch.Tensor | None:

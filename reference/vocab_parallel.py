@@ -37,7 +37,7 @@ from .vocab_parallel_sizes import (
     VocabParallelEmbeddingShardIndices,
     get_masked_input_and_mask,
 )
-from .world_checks import check_collectives
+from .world_checks import check_collectives, check_device
 
 __all__ = [
     "VocabParallelEmbedding",
@@ -55,8 +55,8 @@ class VocabParallelEmbedding(nn.Module):
     Arguments: FastVideo's (``num_embeddings``, ``embedding_dim``, ``params_dtype``,
     ``org_num_embeddings``, ``padding_size``), then where the rank lives: ``tp_rank``,
     ``tp_size``, ``device`` and ``collectives`` (its process group; rank and world size
-    must match). ``params_dtype=None`` means the global default dtype.
-    ``full_weight``, if given, is the ``(num_embeddings, embedding_dim)`` table this
+    must match). ``params_dtype=None`` means the global default dtype (S3.11).
+    ``full_table``, if given, is the ``(num_embeddings, embedding_dim)`` table this
     rank's shard is cut from (see :func:`shard_full_weight`); otherwise the layer draws
     one (S3.8): N(0, 1) from the global torch RNG, in ``params_dtype`` on ``device``,
     then shards it, so every rank of a world seeded alike, and an unsharded layer,
@@ -86,7 +86,7 @@ class VocabParallelEmbedding(nn.Module):
         tp_size: int = 1,
         device: torch.device | str | None = None,
         collectives: Collectives | None = None,
-        full_weight: torch.Tensor | None = None,
+        full_table: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         layout = VocabLayout.create(num_embeddings, org_num_embeddings, padding_size, tp_size)
@@ -94,8 +94,9 @@ class VocabParallelEmbedding(nn.Module):
         tp_rank, tp_size = check_rank(tp_rank, tp_size, rank_name="tp_rank", size_name="tp_size")
         dtype = check_float_dtype("params_dtype", params_dtype) or torch.get_default_dtype()
         check_collectives(collectives, tp_rank, tp_size)
-        if full_weight is not None:
-            _check_full_weight(full_weight, layout.num_embeddings, embedding_dim)
+        device = check_device(device)
+        if full_table is not None:
+            _check_full_table(full_table, layout.num_embeddings, embedding_dim, "full_table")
         self.layout = layout
         self.tp_rank = tp_rank
         self.tp_size = tp_size
@@ -112,11 +113,11 @@ class VocabParallelEmbedding(nn.Module):
         self.shard_indices: VocabParallelEmbeddingShardIndices = layout.shard_indices(tp_rank)
         self.num_org_embeddings_per_partition = self.shard_indices.num_org_elements
         self.num_added_embeddings_per_partition = self.shard_indices.num_added_elements
-        if full_weight is None:
-            full_weight = torch.empty(layout.num_embeddings, embedding_dim, dtype=dtype,
-                                      device=device)
-            init_weight_(full_weight, "normal")
-        local = _shard_rows(full_weight.detach(), layout, tp_rank).to(dtype=dtype, device=device)
+        if full_table is None:
+            full_table = torch.empty(layout.num_embeddings, embedding_dim, dtype=dtype,
+                                     device=device)
+            init_weight_(full_table, "normal")
+        local = _shard_rows(full_table.detach(), layout, tp_rank).to(dtype=dtype, device=device)
         self.weight = nn.Parameter(local)
 
     @classmethod
@@ -134,7 +135,9 @@ class VocabParallelEmbedding(nn.Module):
         and device of the weight; the stored row for owned ids, exact zeros elsewhere.
 
         Validates first: ``TypeError`` for a bad index dtype (S0.2), ``IndexError`` for
-        any id outside ``[0, num_embeddings)`` (S0.3), whether or not this rank owns it.
+        any id outside ``[0, num_embeddings)`` (S0.3, S3.10), whether or not this rank
+        owns it; padded ids are invalid. The mapping is S3.4's at every ``tp_size``, 1
+        included, so an added id reads its added row at every world size.
         """
         check_indices(input_, self.num_embeddings, "input_")
         s = self.shard_indices
@@ -203,11 +206,11 @@ class VocabParallelEmbedding(nn.Module):
                 f"tp_rank={self.tp_rank}, tp_size={self.tp_size}")
 
 
-def _check_full_weight(full: object, num_embeddings: int, embedding_dim: int) -> None:
+def _check_full_table(full: object, num_embeddings: int, embedding_dim: int, name: str) -> None:
     if not isinstance(full, torch.Tensor) or not full.is_floating_point():
-        raise ValueError("full_weight must be a floating-point tensor")
+        raise ValueError(f"{name} must be a floating-point tensor")
     if tuple(full.shape) != (num_embeddings, embedding_dim):
-        raise ValueError(f"full_weight must have shape ({num_embeddings}, {embedding_dim}) "
+        raise ValueError(f"{name} must have shape ({num_embeddings}, {embedding_dim}) "
                          f"= (num_embeddings, embedding_dim), got {tuple(full.shape)}")
 
 
@@ -237,7 +240,7 @@ def shard_full_weight(full: torch.Tensor, config: VocabParallelConfig, rank: int
     layout = VocabLayout.create(config.num_embeddings, config.org_num_embeddings,
                                 config.padding_size, world_size)
     rank, _ = check_rank(rank, world_size)
-    _check_full_weight(full, layout.num_embeddings, config.embedding_dim)
+    _check_full_table(full, layout.num_embeddings, config.embedding_dim, "full")
     dtype = config.params_dtype or torch.get_default_dtype()
     return _shard_rows(full.detach(), layout, rank).to(dtype)
 
@@ -294,7 +297,7 @@ def build_world(config: VocabParallelConfig, world_size: int, *,
     full = torch.empty(config.num_embeddings, embedding_dim, dtype=dtype, device=device)
     init_weight_(full, "normal")
     return [VocabParallelEmbedding(**config.as_kwargs(), tp_rank=rank, tp_size=world_size,
-                                   device=device, full_weight=full)
+                                   device=device, full_table=full)
             for rank in range(world_size)]
 
 

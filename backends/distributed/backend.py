@@ -9,6 +9,8 @@ data-parallel replicas, and the cross-rank agreements that keep every rank in st
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.distributed as dist
 from embedspec.backends.contract import Availability, Backend, BuildContext, Capabilities
@@ -37,6 +39,10 @@ class DistributedBackend(Backend):
     name = "distributed"
     description = "torch.distributed (gloo on CPU, NCCL on CUDA) over a compute backend's kernels"
     multi_process = True
+    #: The layer classes ``build`` instantiates (a subclass may substitute its own).
+    vocab_parallel_layer: ClassVar[type[DistributedVocabParallelEmbedding]] = \
+        DistributedVocabParallelEmbedding
+    sharded_layer: ClassVar[type[DistributedShardedEmbedding]] = DistributedShardedEmbedding
 
     def __init__(self, compute: str = "eager") -> None:
         if not isinstance(compute, str) or not compute:
@@ -90,14 +96,14 @@ class DistributedBackend(Backend):
             if context.dp_size > 1:
                 raise ValueError(f"dp_size must be 1 for the vocab_parallel family, which has "
                                  f"no data-parallel replicas in the spec; got {context.dp_size}")
-            return DistributedVocabParallelEmbedding(config, **placement)
+            return self.vocab_parallel_layer(config, **placement)
         if isinstance(config, ShardedConfig):
             replicas = None
             if context.dp_size > 1:
                 if context.dp_group is None:
                     raise ValueError(f"dp_group is required for dp_size={context.dp_size}")
                 replicas = ReplicaGroup(context.dp_group, context.dp_rank, context.dp_size)
-            return DistributedShardedEmbedding(config, replicas=replicas, **placement)
+            return self.sharded_layer(config, replicas=replicas, **placement)
         family = getattr(config, "family", type(config).__name__)
         raise ValueError(f"the distributed backend builds the {' and '.join(FAMILIES)} families, "
                          f"not {family!r}")

@@ -21,6 +21,7 @@ collective.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
@@ -99,7 +100,7 @@ class _AllGatherLastDim(torch.autograd.Function):
         ctx.start = sum(sizes[:rank])
         ctx.width = sizes[rank]
         lead = tensor.shape[:-1]
-        rows = tensor.detach().reshape(-1, tensor.shape[-1])
+        rows = tensor.detach().reshape(math.prod(lead), tensor.shape[-1])
         widest = max(sizes)
         block = rows.new_zeros(rows.shape[0], widest)
         block[:, :rows.shape[1]] = rows

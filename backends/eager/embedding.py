@@ -13,9 +13,10 @@ The pieces shared with the other families live here too: :class:`LookupOptions`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import torch
 from embedspec.reference.configs import EmbeddingConfig, InitScheme
@@ -40,9 +41,7 @@ INIT_FILLS: dict[str, Callable[[torch.Tensor], Any]] = {
 
 def check_init(init: object, name: str = "init") -> InitScheme:
     """Return ``init`` if it is a scheme name of :data:`INIT_FILLS` or a callable."""
-    if isinstance(init, str) and init in INIT_FILLS:
-        return init
-    if callable(init) and not isinstance(init, str):
+    if (isinstance(init, str) and init in INIT_FILLS) or callable(init):
         return init
     known = ", ".join(sorted(INIT_FILLS))
     raise ValueError(f"{name} must be one of {known} or a callable, got {init!r}")
@@ -109,6 +108,33 @@ class LookupOptions:
         return ", ".join(parts)
 
 
+class OptionAttributes:
+    """``padding_idx``, ``max_norm``, ``norm_type``, ``scale_grad_by_freq`` and ``sparse``
+    as read-only attributes of a layer holding :class:`LookupOptions` in ``options``."""
+
+    options: LookupOptions
+
+    @property
+    def padding_idx(self) -> int | None:
+        return self.options.padding_idx
+
+    @property
+    def max_norm(self) -> float | None:
+        return self.options.max_norm
+
+    @property
+    def norm_type(self) -> float:
+        return self.options.norm_type
+
+    @property
+    def scale_grad_by_freq(self) -> bool:
+        return self.options.scale_grad_by_freq
+
+    @property
+    def sparse(self) -> bool:
+        return self.options.sparse
+
+
 def embed(input: object, weight: torch.Tensor, options: LookupOptions) -> torch.Tensor:
     """Validate ``input`` (S0.2, S0.3), renormalise its rows if ``max_norm`` is set (S1.2),
     then gather with the spec's backward (S1.3-S1.5)."""
@@ -119,13 +145,17 @@ def embed(input: object, weight: torch.Tensor, options: LookupOptions) -> torch.
                           scale_grad_by_freq=options.scale_grad_by_freq, sparse=options.sparse)
 
 
-class EagerEmbedding(nn.Module):
+class EagerEmbedding(OptionAttributes, nn.Module):
     """A lookup table with ``torch.nn.Embedding``'s options and the spec's semantics.
 
-    State: ``weight`` of shape ``(num_embeddings, embedding_dim)`` and dtype ``dtype``,
-    initialised by ``init`` (a name of :data:`INIT_FILLS` or a callable), padding row
-    zeroed.
+    State: ``weight`` of shape ``(num_embeddings, embedding_dim)`` and dtype ``dtype``
+    (None: the default dtype), initialised by ``init`` (a name of :data:`INIT_FILLS` or
+    a callable), padding row zeroed. ``optimizer_overrides`` declares bitsandbytes'
+    32-bit optimizer-state hint for ``weight`` (F1.8).
     """
+
+    optimizer_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType(
+        {"weight": MappingProxyType({"optim_bits": 32})})
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,
@@ -148,10 +178,6 @@ class EagerEmbedding(nn.Module):
     def from_config(cls, config: EmbeddingConfig, *,
                     device: torch.device | str | None = None) -> EagerEmbedding:
         return cls(**config.as_kwargs(), device=device)
-
-    @property
-    def padding_idx(self) -> int | None:
-        return self.options.padding_idx
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return embed(input, self.weight, self.options)

@@ -17,12 +17,19 @@ from embedspec.reference.configs import InitScheme, Partition, ShardedConfig
 from torch import nn
 
 from . import kernels
-from .embedding import LookupOptions, check_dtype, check_init, check_sizes, init_table_
+from .embedding import (
+    LookupOptions,
+    OptionAttributes,
+    check_dtype,
+    check_init,
+    check_sizes,
+    init_table_,
+)
 
 PARTITIONS: tuple[str, ...] = get_args(Partition)
 
 
-class EagerShardedEmbedding(nn.Module):
+class EagerShardedEmbedding(OptionAttributes, nn.Module):
     """Rank 0 of a one-rank sharded embedding: ``weight`` is the full ``(V, D)`` table.
 
     Options as the embedding family without ``sparse``; ``partition`` (``"balanced"`` or
@@ -64,10 +71,6 @@ class EagerShardedEmbedding(nn.Module):
     def from_config(cls, config: ShardedConfig, *,
                     device: torch.device | str | None = None) -> EagerShardedEmbedding:
         return cls(**config.as_kwargs(), device=device)
-
-    @property
-    def padding_idx(self) -> int | None:
-        return self.options.padding_idx
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         options = self.options

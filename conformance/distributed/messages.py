@@ -109,6 +109,14 @@ class Shutdown:
     reason: str = field(default="")
 
 
+def parse_address(text: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` -> ``(host, port)``; ``ValueError`` naming the problem."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
 def send(conn: Connection, message: object) -> None:
     conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 

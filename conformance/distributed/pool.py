@@ -44,7 +44,7 @@ from embedspec.conformance.distributed.processes import SpawnedWorker, describe_
 #: Seconds a connecting worker has to say hello before the driver drops it.
 HELLO_TIMEOUT_S = 30.0
 #: Seconds a worker asked for its stacks gets to write them before it is killed.
-STACK_DUMP_WAIT_S = 1.0
+STACK_DUMP_WAIT_S = 5.0
 
 
 class WorkerFailure(RuntimeError):
@@ -253,9 +253,7 @@ class WorkerPool:
               answers: dict[Endpoint, object]) -> WorkerFailure:
         for endpoint in hung:
             if endpoint.spawned is not None:
-                endpoint.spawned.dump_stacks()
-        if any(e.spawned is not None for e in hung):
-            time.sleep(STACK_DUMP_WAIT_S)
+                endpoint.spawned.dump_stacks(STACK_DUMP_WAIT_S)
         names = ", ".join(e.describe(world) for e in hung)
         text = (f"{self.label}: timed out while {doing}: no answer from {names} (hung, "
                 "e.g. in a collective that other processes never entered or in a loop)")
@@ -304,4 +302,4 @@ def _log(endpoint: Endpoint) -> str:
     if not tail:
         return ""
     indented = "\n".join("  | " + line for line in tail.splitlines())
-    return f"\nLast lines of the log of process {endpoint.proc}:\n{indented}"
+    return f"\nEnd of the log of process {endpoint.proc}:\n{indented}"

@@ -27,6 +27,11 @@ WORKER_MODULE = "embedspec.conformance.distributed.worker"
 
 _live: dict[int, SpawnedWorker] = {}
 
+#: ``faulthandler`` headers the stack of the interrupted thread with STACK_START and
+#: ends every dump with the outermost frame of a ``python -m`` process, STACK_END.
+STACK_START = "Current thread "
+STACK_END = "in _run_module_as_main"
+
 
 def loopback_interface() -> str:
     """The name of the loopback network interface (``lo`` on Linux, ``lo0`` on macOS)."""
@@ -55,11 +60,29 @@ class SpawnedWorker:
         except subprocess.TimeoutExpired:
             return None
 
-    def dump_stacks(self) -> None:
-        """Ask the worker to write every thread's Python stack to its log (SIGUSR1)."""
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGUSR1)
+    def dump_stacks(self, wait_s: float) -> None:
+        """Ask the worker to write its threads' Python stacks to its log (SIGUSR1) and
+        wait, at most ``wait_s``, until the stack of the thread it interrupted is there."""
+        if self.popen.poll() is not None:
+            return
+        start = self._log_size()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGUSR1)
+        wait_until(lambda: STACK_END in self._log_text(start), wait_s)
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_text(self, start: int = 0) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(start)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def kill(self) -> None:
         """SIGKILL the worker's process group and reap it."""
@@ -71,11 +94,14 @@ class SpawnedWorker:
         _live.pop(self.pid, None)
 
     def log_tail(self, max_lines: int = 30) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-max_lines:])
+        """The end of the worker's log: the interrupted thread's stack of the last stack
+        dump if there is one (where it was stuck, innermost frame first), else the last
+        ``max_lines`` lines."""
+        text = self._log_text()
+        marker = text.rfind(STACK_START)
+        if marker >= 0:
+            return "\n".join(text[marker:].splitlines()[:max_lines])
+        return "\n".join(text.splitlines()[-max_lines:])
 
 
 def spawn_worker(proc: int, nprocs: int, pool: str, driver: tuple[str, int], authkey: bytes,

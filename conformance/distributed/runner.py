@@ -39,13 +39,12 @@ import weakref
 from pathlib import Path
 
 from embedspec.conformance.case import Case, RankOutcome, World
-from embedspec.conformance.distributed.messages import AUTHKEY_ENV, Setup
+from embedspec.conformance.distributed.messages import AUTHKEY_ENV, Setup, parse_address
 from embedspec.conformance.distributed.pool import Acceptor, WorkerFailure, WorkerPool
 from embedspec.conformance.distributed.processes import (
     describe_exit,
     spawn_worker,
 )
-from embedspec.conformance.distributed.worker import parse_address
 
 LOOPBACK = "127.0.0.1"
 #: Seconds added to the case timeout for the workers' own process-group timeout, so a

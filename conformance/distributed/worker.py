@@ -45,6 +45,7 @@ from embedspec.conformance.distributed.messages import (
     RunCase,
     Setup,
     Shutdown,
+    parse_address,
     receive,
     send,
 )
@@ -53,14 +54,6 @@ from embedspec.conformance.distributed.messages import (
 EXIT_DRIVER_GONE = 3
 #: Exit status when setup failed (the driver received a Fatal message).
 EXIT_SETUP_FAILED = 4
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` -> ``(host, port)``; ``ValueError`` naming the problem."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 def read_authkey() -> bytes:

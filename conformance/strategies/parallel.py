@@ -1,23 +1,27 @@
 """Hypothesis strategies for the multi-rank families: vocab_parallel and sharded.
 
 A multi-rank check draws, in this order: a world that the family and feature
-allow (:func:`worlds_for`), a configuration that fits that world's model-parallel
-size, one full table (the single draw every rank's shard is cut from), the
-per-process inputs and, for backward checks, the per-process output gradients.
-:func:`vocab_parallel_scenarios` and :func:`sharded_scenarios` draw all of it as a
-:class:`~embedspec.conformance.worlds.Scenario`.
+allow (:func:`worlds_for`, :func:`world_draws`), a configuration that fits that
+world's model-parallel size, one full table (the single draw every rank's shard is
+cut from), the per-process inputs and, for backward checks, the per-process output
+gradients. :func:`vocab_parallel_scenarios` and :func:`sharded_scenarios` draw all of
+it as a :class:`~embedspec.conformance.worlds.Scenario`.
 
 Per-process data follows the process order of :class:`~embedspec.conformance.case.World`
-(``proc = dp_rank * world.size + rank``): the model-parallel ranks of one replica
-see the *same* indices (they compute one layer together); data-parallel replicas
-see *different* indices (each replica has its own batch). Output gradients are
-drawn per process, so a backend that hands a rank another rank's gradient fails.
+(``proc = dp_rank * world.size + rank``): the model-parallel ranks of one replica see
+the *same* indices (they compute one layer together); data-parallel replicas see
+*different* indices (each replica has its own batch). Output gradients are drawn per
+process, so a backend that hands a rank another rank's gradient fails.
+
+Configuration options follow :mod:`.configs`: every optional feature is off unless
+asked for, so a test tagged with one feature exercises only that feature. Dtypes are
+given by name (``"float32"``), as tests are parametrized.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from embedspec.backends.contract import FEATURES
@@ -26,20 +30,24 @@ from embedspec.conformance.worlds import Scenario, output_widths
 from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
 from hypothesis import strategies as st
 
+from .configs import MAX_NORMS, NORM_TYPES, padding_indices
+from .indices import (
+    INDEX_LAYOUTS,
+    bad_dtype_index_tensors,
+    index_tensors,
+    out_of_range_index_tensors,
+)
+from .tensors import grad_outputs, tables, torch_dtype
+
 __all__ = [
-    "BAD_INDEX_DTYPES",
-    "INDEX_DTYPES",
-    "MAX_NORMS",
-    "NORM_TYPES",
     "PADDING_SIZES",
-    "bad_sharded_configs",
-    "bad_vocab_parallel_configs",
-    "full_tables",
-    "grad_outputs_for",
-    "index_tensors",
+    "invalid_sharded_configs",
+    "invalid_vocab_parallel_configs",
+    "process_grad_outputs",
     "process_inputs",
     "sharded_configs",
     "sharded_scenarios",
+    "uneven_even_configs",
     "vocab_parallel_configs",
     "vocab_parallel_scenarios",
     "world_draws",
@@ -47,40 +55,32 @@ __all__ = [
 ]
 
 #: ``padding_size`` values drawn for vocab-parallel layers (64 is upstream's default).
-PADDING_SIZES: tuple[int, ...] = (1, 2, 3, 4, 8, 64)
-#: ``max_norm`` values: 0 (zeroes every referenced row) up to norms above most rows.
-MAX_NORMS: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 3.0)
-#: ``norm_type`` values, ``inf`` included (S1.2).
-NORM_TYPES: tuple[float, ...] = (1.0, 2.0, 3.0, 0.5, math.inf)
-INDEX_DTYPES: tuple[torch.dtype, ...] = (torch.int64, torch.int32)
-#: Index dtypes that must raise ``TypeError`` (S0.2).
-BAD_INDEX_DTYPES: tuple[torch.dtype, ...] = (torch.int16, torch.uint8, torch.bool,
-                                             torch.float32)
-#: Scales of drawn tables and gradients: rows both far below and far above the max norms.
-_SCALES: tuple[float, ...] = (0.25, 1.0, 4.0)
-_MAX_NUMEL = 16
+PADDING_SIZES: tuple[int, ...] = (64, 1, 2, 3, 4, 8)
+#: What a replica's input holds: valid ids, an out-of-range id (S0.3), a bad dtype (S0.2).
+INPUT_KINDS: tuple[str, ...] = ("valid", "out_of_range", "bad_dtype")
 
 
 # ---------------------------------------------------------------------------------------
 # Worlds
 
 
-def worlds_for(worlds: Sequence[World], runner: Runner, family: str,
-               feature: str) -> tuple[World, ...]:
+def worlds_for(worlds: Sequence[World], runner: Runner, family: str, feature: str, *,
+               min_size: int = 1) -> tuple[World, ...]:
     """The worlds of this run that ``family``/``feature`` may use and ``runner`` can run.
 
     Data-parallel replicas (``dp_size > 1``) exist only for the sharded family's
     ``data_parallel`` feature, which uses nothing else; every other check runs on
-    pure model-parallel worlds.
+    model-parallel worlds of at least ``min_size`` ranks.
     """
     if feature not in FEATURES.get(family, ()):
         raise ValueError(f"unknown feature {feature!r} of family {family!r}")
     wants_grid = family == "sharded" and feature == "data_parallel"
-    return tuple(w for w in worlds if (w.dp_size > 1) == wants_grid and runner.supports(w))
+    return tuple(w for w in worlds
+                 if (w.dp_size > 1) == wants_grid and w.size >= min_size and runner.supports(w))
 
 
 def world_draws(worlds: Sequence[World]) -> st.SearchStrategy[World]:
-    """One of ``worlds`` (already filtered by :func:`worlds_for`), smallest first."""
+    """One of ``worlds`` (filtered by :func:`worlds_for`), shrinking to the smallest."""
     if not worlds:
         raise ValueError("no world to draw from")
     return st.sampled_from(sorted(worlds, key=lambda w: (w.nprocs, w.size)))
@@ -91,7 +91,7 @@ def world_draws(worlds: Sequence[World]) -> st.SearchStrategy[World]:
 
 
 @st.composite
-def vocab_parallel_configs(draw: st.DrawFn, world_size: int, dtype: torch.dtype, *,
+def vocab_parallel_configs(draw: st.DrawFn, world_size: int, dtype: str = "float32", *,
                            added: bool | None = None,
                            max_dim: int = 5) -> VocabParallelConfig:
     """A valid vocab-parallel configuration for ``world_size`` ranks (S3.1).
@@ -104,12 +104,12 @@ def vocab_parallel_configs(draw: st.DrawFn, world_size: int, dtype: torch.dtype,
     """
     padding = draw(st.sampled_from(PADDING_SIZES))
     unit = math.lcm(padding, world_size)
-    org_padded = unit * draw(st.integers(1, max(1, 48 // unit)))
+    org_padded = unit * draw(st.integers(1, max(1, 24 // unit)))
     org = draw(st.integers(max(1, org_padded - padding + 1), org_padded))
     with_added = draw(st.booleans()) if added is None else added
     num_added = 0
     if with_added:
-        added_padded = unit * draw(st.integers(1, max(1, 16 // unit)))
+        added_padded = unit * draw(st.integers(1, max(1, 12 // unit)))
         num_added = draw(st.integers(max(1, added_padded - padding + 1), added_padded))
     explicit_org = num_added > 0 or draw(st.booleans())
     return VocabParallelConfig(
@@ -117,19 +117,17 @@ def vocab_parallel_configs(draw: st.DrawFn, world_size: int, dtype: torch.dtype,
         embedding_dim=draw(st.integers(1, max_dim)),
         org_num_embeddings=org if explicit_org else None,
         padding_size=padding,
-        params_dtype=dtype,
+        params_dtype=torch_dtype(dtype),
     )
 
 
 @st.composite
-def bad_vocab_parallel_configs(draw: st.DrawFn, world_size: int,
-                               dtype: torch.dtype) -> VocabParallelConfig:
-    """A vocab-parallel configuration that must raise ``ValueError`` at construction (S0.5).
-
-    One violated precondition each: ``padding_size < 1``, ``org_num_embeddings`` out of
-    ``[1, num_embeddings]``, a negative ``num_embeddings`` or ``embedding_dim``, or (for
-    ``world_size > 1``) padded sizes that do not divide ``world_size``.
-    """
+def invalid_vocab_parallel_configs(draw: st.DrawFn, world_size: int,
+                                   dtype: str = "float32") -> VocabParallelConfig:
+    """A vocab-parallel configuration the reference rejects with ``ValueError`` (S0.5,
+    S3): ``padding_size < 1``, ``org_num_embeddings`` outside ``[1, num_embeddings]``,
+    a negative size, or (``world_size > 1``) padded sizes that do not divide
+    ``world_size``."""
     good = draw(vocab_parallel_configs(world_size, dtype))
     kinds = ["padding_size", "org_above", "org_zero", "num_negative", "dim_negative"]
     if world_size > 1:
@@ -138,8 +136,7 @@ def bad_vocab_parallel_configs(draw: st.DrawFn, world_size: int,
     if kind == "padding_size":
         return good.replace(padding_size=draw(st.integers(-3, 0)))
     if kind == "org_above":
-        return good.replace(org_num_embeddings=good.num_embeddings
-                            + draw(st.integers(1, 5)))
+        return good.replace(org_num_embeddings=good.num_embeddings + draw(st.integers(1, 5)))
     if kind == "org_zero":
         return good.replace(org_num_embeddings=0)
     if kind == "num_negative":
@@ -149,26 +146,29 @@ def bad_vocab_parallel_configs(draw: st.DrawFn, world_size: int,
     # padding 1 and a base vocab that is not a multiple of the world size
     org = world_size * draw(st.integers(1, 8)) + draw(st.integers(1, world_size - 1))
     return VocabParallelConfig(num_embeddings=org, embedding_dim=good.embedding_dim,
-                               padding_size=1, params_dtype=dtype)
+                               padding_size=1, params_dtype=good.params_dtype)
+
+
+def _toggle(draw: st.DrawFn, option: bool | None) -> bool:
+    return draw(st.booleans()) if option is None else bool(option)
 
 
 @st.composite
-def sharded_configs(draw: st.DrawFn, world_size: int, dtype: torch.dtype, *,
+def sharded_configs(draw: st.DrawFn, world_size: int, dtype: str = "float32", *,
                     partition: str | None = "balanced",
                     gather_output: bool | None = True,
-                    padding_idx: bool = False,
-                    max_norm: bool = False,
-                    scale_grad_by_freq: bool = False,
+                    padding_idx: bool | None = False,
+                    max_norm: bool | None = False,
+                    scale_grad_by_freq: bool | None = False,
                     max_rows: int = 10,
                     max_dim: int = 9) -> ShardedConfig:
     """A valid sharded configuration for ``world_size`` column shards (S4).
 
-    ``partition``/``gather_output``: the value to use, or None to draw it. With
-    ``"even"`` the embedding dim is a multiple of ``world_size``; with ``"balanced"`` it
-    is any size ``>= world_size`` (so divisible and non-divisible splits both occur).
-    ``padding_idx``, ``max_norm``, ``scale_grad_by_freq``: True draws a value for that
-    option (a padding index in ``[-V, V-1]``, a max norm and a norm type), False leaves
-    it off.
+    ``partition``/``gather_output``: the value, or None to draw it. With ``"even"`` the
+    embedding dim is a multiple of ``world_size``; with ``"balanced"`` it is any size
+    ``>= 1``, so divisible splits, uneven splits and ranks holding no column all occur.
+    ``padding_idx``, ``max_norm`` (with a drawn ``norm_type``) and
+    ``scale_grad_by_freq``: True on with a drawn value, False off, None drawn.
     """
     if partition is None:
         partition = draw(st.sampled_from(("balanced", "even")))
@@ -178,124 +178,119 @@ def sharded_configs(draw: st.DrawFn, world_size: int, dtype: torch.dtype, *,
     if partition == "even":
         dim = world_size * draw(st.integers(1, max(1, max_dim // world_size)))
     else:
-        dim = draw(st.integers(world_size, max(world_size, max_dim)))
+        dim = draw(st.integers(1, max_dim))
+    with_max_norm = _toggle(draw, max_norm)
     return ShardedConfig(
         num_embeddings=rows,
         embedding_dim=dim,
-        padding_idx=draw(st.integers(-rows, rows - 1)) if padding_idx else None,
-        max_norm=draw(st.sampled_from(MAX_NORMS)) if max_norm else None,
-        norm_type=draw(st.sampled_from(NORM_TYPES)) if max_norm else 2.0,
-        scale_grad_by_freq=scale_grad_by_freq,
+        padding_idx=draw(padding_indices(rows)) if _toggle(draw, padding_idx) else None,
+        max_norm=draw(MAX_NORMS) if with_max_norm else None,
+        norm_type=draw(NORM_TYPES) if with_max_norm else 2.0,
+        scale_grad_by_freq=_toggle(draw, scale_grad_by_freq),
         partition=partition,
         gather_output=gather_output,
-        dtype=dtype,
+        dtype=torch_dtype(dtype),
     )
 
 
 @st.composite
-def bad_sharded_configs(draw: st.DrawFn, world_size: int, dtype: torch.dtype) -> ShardedConfig:
-    """A sharded configuration that must raise ``ValueError`` at construction (S0.5, S1).
-
-    One violated rule each: ``padding_idx`` outside ``[-V, V-1]``, a negative or
-    non-finite ``max_norm``, ``norm_type <= 0`` or NaN, an unknown ``partition``, or a
-    negative size.
-    """
+def invalid_sharded_configs(draw: st.DrawFn, world_size: int,
+                            dtype: str = "float32") -> ShardedConfig:
+    """A sharded configuration the reference rejects with ``ValueError`` (S0.5, S1, S4):
+    ``padding_idx`` outside ``[-V, V-1]``, a negative or non-finite ``max_norm``,
+    ``norm_type <= 0`` or NaN, an unknown ``partition``, a negative size, or (for
+    ``world_size > 1``) ``partition="even"`` with an embedding dim it does not divide."""
     good = draw(sharded_configs(world_size, dtype, gather_output=None))
     rows = good.num_embeddings
-    kind = draw(st.sampled_from(["padding_idx", "max_norm", "norm_type", "partition",
-                                 "num_negative", "dim_negative"]))
+    kinds = ["padding_idx", "max_norm", "norm_type", "partition", "num_negative",
+             "dim_negative"]
+    if world_size > 1:
+        kinds.append("uneven")
+    kind = draw(st.sampled_from(kinds))
     if kind == "padding_idx":
         bad = draw(st.one_of(st.integers(rows, rows + 5), st.integers(-rows - 5, -rows - 1)))
         return good.replace(padding_idx=bad)
     if kind == "max_norm":
         return good.replace(max_norm=draw(st.sampled_from((-1.0, -1e-3, math.inf, math.nan))))
     if kind == "norm_type":
-        return good.replace(max_norm=1.0, norm_type=draw(st.sampled_from((0.0, -2.0, math.nan))))
+        return good.replace(max_norm=1.0,
+                            norm_type=draw(st.sampled_from((0.0, -2.0, -math.inf, math.nan))))
     if kind == "partition":
         return good.replace(partition=draw(st.sampled_from(("uneven", "rows", ""))))
     if kind == "num_negative":
         return good.replace(num_embeddings=draw(st.integers(-5, -1)))
-    return good.replace(embedding_dim=draw(st.integers(-5, -1)))
+    if kind == "dim_negative":
+        return good.replace(embedding_dim=draw(st.integers(-5, -1)))
+    return draw(uneven_even_configs(world_size, dtype))
+
+
+@st.composite
+def uneven_even_configs(draw: st.DrawFn, world_size: int,
+                        dtype: str = "float32") -> ShardedConfig:
+    """``partition="even"`` with an embedding dim that ``world_size`` (``> 1``) does not
+    divide: ``ValueError`` (S4.1)."""
+    if world_size < 2:
+        raise ValueError("every embedding dim divides by a world size of 1")
+    config = draw(sharded_configs(world_size, dtype, gather_output=None))
+    dim = world_size * draw(st.integers(0, 2)) + draw(st.integers(1, world_size - 1))
+    return config.replace(partition="even", embedding_dim=dim)
 
 
 # ---------------------------------------------------------------------------------------
-# Tensors
+# Per-process tensors
 
 
-def _generator(draw: st.DrawFn) -> torch.Generator:
-    return torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
-
-
-@st.composite
-def full_tables(draw: st.DrawFn, rows: int, dim: int, dtype: torch.dtype) -> torch.Tensor:
-    """One full ``(rows, dim)`` table: finite values of a drawn scale, sometimes with a
-    zero row. Every rank's shard is cut from one such draw (S3, S4)."""
-    scale = draw(st.sampled_from(_SCALES))
-    table = torch.randn(rows, dim, generator=_generator(draw), dtype=torch.float64) * scale
-    table = table.to(dtype)
-    if rows and draw(st.booleans()):
-        table[draw(st.integers(0, rows - 1))] = 0
-    return table
+def _replica_input_strategy(kind: str, num_embeddings: int) -> st.SearchStrategy:
+    if kind == "valid":
+        return index_tensors(num_embeddings)
+    if kind == "out_of_range":
+        return out_of_range_index_tensors(num_embeddings)
+    if kind == "bad_dtype":
+        return bad_dtype_index_tensors(num_embeddings)
+    raise ValueError(f"unknown input kind {kind!r}; known: {', '.join(INPUT_KINDS)}")
 
 
 @st.composite
-def _index_shapes(draw: st.DrawFn) -> tuple[int, ...]:
-    """0-d, empty and small 1-3-d shapes of at most ``_MAX_NUMEL`` elements."""
-    shape = draw(st.one_of(
-        st.just(()),
-        st.lists(st.integers(0, 6), min_size=1, max_size=3).map(tuple),
-    ))
-    while math.prod(shape) > _MAX_NUMEL:
-        shape = shape[1:]
-    return shape
-
-
-@st.composite
-def index_tensors(draw: st.DrawFn, ids: st.SearchStrategy[int], *,
-                  dtypes: Sequence[torch.dtype] = INDEX_DTYPES) -> torch.Tensor:
-    """An index tensor of any shape (0-d and empty included), sometimes non-contiguous,
-    whose ids come from a small drawn pool of ``ids`` so that repeats are common."""
-    shape = draw(_index_shapes())
-    numel = math.prod(shape)
-    dtype = draw(st.sampled_from(tuple(dtypes)))
-    pool = draw(st.lists(ids, min_size=1, max_size=6))
-    values = draw(st.lists(st.sampled_from(pool), min_size=numel, max_size=numel))
-    if len(shape) >= 1 and draw(st.booleans()):
-        # every other column of a twice-as-wide tensor: a strided view
-        filler = draw(st.lists(st.sampled_from(pool), min_size=numel, max_size=numel))
-        wide = torch.tensor([v for pair in zip(values, filler, strict=True) for v in pair],
-                            dtype=torch.int64).reshape(*shape[:-1], 2 * shape[-1])
-        return wide.to(dtype)[..., ::2]
-    return torch.tensor(values, dtype=torch.int64).reshape(shape).to(dtype)
-
-
-@st.composite
-def process_inputs(draw: st.DrawFn, world: World, ids: st.SearchStrategy[int], *,
-                   dtypes: Sequence[torch.dtype] = INDEX_DTYPES,
-                   replica_ids: Sequence[st.SearchStrategy[int]] | None = None,
+def process_inputs(draw: st.DrawFn, world: World, num_embeddings: int, *,
+                   kind: str = "valid",
+                   replica_strategy: Callable[[int], st.SearchStrategy] | None = None,
                    ) -> list[torch.Tensor]:
     """One index tensor per process: the ranks of a replica share one draw, each
-    data-parallel replica draws its own. ``replica_ids`` overrides ``ids`` per replica."""
+    data-parallel replica draws its own.
+
+    ``kind``: ``"valid"`` ids in ``[0, num_embeddings)`` (:func:`.indices.index_tensors`:
+    any shape and layout, 0-d, empty and non-contiguous included), ``"out_of_range"``
+    (at least one id outside, S0.3) or ``"bad_dtype"`` (S0.2), in every replica.
+    ``replica_strategy(dp_rank)``, when given, overrides the strategy per replica.
+    """
     per_replica = []
     for dp_rank in range(world.dp_size):
-        source = ids if replica_ids is None else replica_ids[dp_rank]
-        per_replica.append(draw(index_tensors(source, dtypes=dtypes)))
+        strategy = (replica_strategy(dp_rank) if replica_strategy is not None
+                    else _replica_input_strategy(kind, num_embeddings))
+        per_replica.append(draw(strategy))
     return [per_replica[world.coords(proc)[0]].clone() for proc in range(world.nprocs)]
 
 
 @st.composite
-def grad_outputs_for(draw: st.DrawFn, inputs: Sequence[torch.Tensor], widths: Sequence[int],
-                     dtype: torch.dtype) -> list[torch.Tensor]:
+def process_grad_outputs(draw: st.DrawFn, inputs: Sequence[torch.Tensor],
+                         widths: Sequence[int], dtype: str) -> list[torch.Tensor]:
     """One output gradient per process, shaped ``inputs[proc].shape + (widths[proc],)``,
-    each drawn independently (a rank must use its own)."""
-    scale = draw(st.sampled_from(_SCALES))
-    generator = _generator(draw)
-    grads = []
-    for indices, width in zip(inputs, widths, strict=True):
-        shape = (*indices.shape, width)
-        grads.append((torch.randn(shape, generator=generator, dtype=torch.float64) * scale)
-                     .to(dtype))
-    return grads
+    each drawn on its own (a rank must use its own)."""
+    return [draw(grad_outputs((*x.shape, width), dtype))
+            for x, width in zip(inputs, widths, strict=True)]
+
+
+@st.composite
+def _with_added_id(draw: st.DrawFn, org: int, num_embeddings: int) -> torch.Tensor:
+    """A valid, non-empty index tensor holding at least one added id."""
+    layouts = tuple(layout for layout in INDEX_LAYOUTS if layout != "empty")
+    tensor = draw(index_tensors(num_embeddings, layouts=layouts))
+    added_id = draw(st.integers(org, num_embeddings - 1))
+    if tensor.dim() == 0:
+        tensor.fill_(added_id)
+    else:
+        tensor[tuple(draw(st.integers(0, n - 1)) for n in tensor.shape)] = added_id
+    return tensor
 
 
 # ---------------------------------------------------------------------------------------
@@ -303,48 +298,58 @@ def grad_outputs_for(draw: st.DrawFn, inputs: Sequence[torch.Tensor], widths: Se
 
 
 @st.composite
-def vocab_parallel_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: torch.dtype, *,
+def vocab_parallel_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: str, *,
                              ids: str = "base", backward: bool = False,
-                             added: bool | None = None) -> Scenario:
+                             added: bool | None = None, values: str = "any") -> Scenario:
     """A vocab-parallel scenario on one of ``worlds``.
 
-    ``ids``: ``"base"`` draws base ids only, ``"all"`` any valid id, ``"added"`` a mix
-    that always includes added ids (the configuration then has added vocab).
-    ``backward``: also draw per-process output gradients.
+    ``ids``: ``"base"`` base ids only, ``"all"`` any valid id, ``"added"`` valid ids
+    with at least one added id (the configuration then has added vocab),
+    ``"out_of_range"``/``"bad_dtype"`` invalid inputs (S0.3/S0.2). ``backward``: also
+    draw per-process output gradients. ``values``: the table's value range
+    (:func:`.tensors.tables`); a vocab padding row holds 0 or a non-zero fill.
     """
     world = draw(world_draws(worlds))
-    if ids == "added":
-        added = True
-    config = draw(vocab_parallel_configs(world.size, dtype, added=added))
+    config = draw(vocab_parallel_configs(world.size, dtype,
+                                         added=True if ids == "added" else added))
     org = config.org_num_embeddings or config.num_embeddings
-    table = draw(full_tables(config.num_embeddings, config.embedding_dim, dtype))
-    id_strategy = {
-        "base": st.integers(0, org - 1),
-        "all": st.integers(0, config.num_embeddings - 1),
-        "added": st.one_of(st.integers(org, config.num_embeddings - 1),
-                           st.integers(0, org - 1)),
-    }[ids]
-    inputs = draw(process_inputs(world, id_strategy))
-    if ids == "added" and not any(bool((x >= org).any()) for x in inputs):
-        inputs = [torch.cat([x.reshape(-1), x.new_tensor([config.num_embeddings - 1])])
-                  for x in inputs]
-    padding_fill = draw(st.sampled_from((0.0, 5.0)))
-    scenario = Scenario(config, world, table, inputs, vocab_padding_fill=padding_fill)
+    table = draw(tables(config.num_embeddings, config.embedding_dim, dtype, values))
+    if ids == "base":
+        inputs = draw(process_inputs(world, org))
+    elif ids == "all":
+        inputs = draw(process_inputs(world, config.num_embeddings))
+    elif ids == "added":
+        inputs = draw(process_inputs(
+            world, config.num_embeddings,
+            replica_strategy=lambda _: _with_added_id(org, config.num_embeddings)))
+    else:
+        inputs = draw(process_inputs(world, config.num_embeddings, kind=ids))
+    fill = draw(st.sampled_from((0.0, 3.0)))
+    scenario = Scenario(config, world, table, inputs, vocab_padding_fill=fill)
     if backward:
-        scenario.grad_outputs = draw(grad_outputs_for(inputs, output_widths(scenario), dtype))
+        scenario.grad_outputs = draw(process_grad_outputs(
+            inputs, output_widths(config, world), dtype))
     return scenario
 
 
 @st.composite
-def sharded_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: torch.dtype, *,
-                      backward: bool = False, **config_options: object) -> Scenario:
-    """A sharded scenario on one of ``worlds``; ``config_options`` go to
-    :func:`sharded_configs`. Ids are valid ids, drawn per replica."""
+def sharded_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: str, *,
+                      backward: bool = False, inputs: str = "valid", values: str | None = None,
+                      **config_options: object) -> Scenario:
+    """A sharded scenario on one of ``worlds``.
+
+    ``config_options`` go to :func:`sharded_configs`. ``inputs``: a kind of
+    :func:`process_inputs`. ``values``: the table's value range; by default ``"any"``
+    (pure gathers) unless ``max_norm`` may be on (``"moderate"``: norms compute).
+    """
     world = draw(world_draws(worlds))
     config = draw(sharded_configs(world.size, dtype, **config_options))
-    table = draw(full_tables(config.num_embeddings, config.embedding_dim, dtype))
-    inputs = draw(process_inputs(world, st.integers(0, config.num_embeddings - 1)))
-    scenario = Scenario(config, world, table, inputs)
+    if values is None:
+        values = "any" if config.max_norm is None else "moderate"
+    table = draw(tables(config.num_embeddings, config.embedding_dim, dtype, values))
+    per_process = draw(process_inputs(world, config.num_embeddings, kind=inputs))
+    scenario = Scenario(config, world, table, per_process)
     if backward:
-        scenario.grad_outputs = draw(grad_outputs_for(inputs, output_widths(scenario), dtype))
+        scenario.grad_outputs = draw(process_grad_outputs(
+            per_process, output_widths(config, world), dtype))
     return scenario

@@ -235,7 +235,7 @@ def test_padding_idx_is_normalised_and_its_row_zeroed_on_every_shard():
     ({"partition": "rows"}, "partition"), ({"init": "uniform"}, "init"),
     ({"dtype": torch.int64}, "dtype"), ({"num_embeddings": -1}, "num_embeddings"),
     ({"embedding_dim": -3}, "embedding_dim"), ({"world_size": 0}, "world_size"),
-    ({"rank": 2, "world_size": 2}, "rank"),
+    ({"rank": 2, "world_size": 2}, "rank"), ({"device": "nowhere"}, "device"),
 ])
 def test_bad_configuration_raises_value_error(kwargs, name):
     args = {"num_embeddings": 6, "embedding_dim": 4, **kwargs}

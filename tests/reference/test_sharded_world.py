@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from embedspec.reference.configs import ShardedConfig
+from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
 from embedspec.reference.embedding import Embedding
 from embedspec.reference.sharded import (
     ShardedEmbedding,
@@ -235,3 +235,19 @@ def test_grid_validates_every_input_before_changing_anything():
     assert all(torch.equal(to_full(replica), torch.full((3, 2), 5.0)) for replica in grid)
     with pytest.raises(ValueError, match="one tensor per replica"):
         grid_forward(grid, [torch.tensor([0])])
+
+
+def test_full_table_argument_must_match_sizes_and_dtype():
+    table = torch.randn(4, 6)
+    layer = ShardedEmbedding(4, 6, rank=1, world_size=2, full_table=table)
+    assert torch.equal(layer.weight.detach(), table[:, 3:])
+    for bad in (table[:3], table.double(), table.long()):
+        with pytest.raises(ValueError, match="full_table"):
+            ShardedEmbedding(4, 6, full_table=bad)
+
+
+def test_from_config_needs_a_sharded_config():
+    with pytest.raises(TypeError):
+        ShardedEmbedding.from_config(VocabParallelConfig(4, 6))
+    with pytest.raises(TypeError):
+        build_world(VocabParallelConfig(4, 6), 2)

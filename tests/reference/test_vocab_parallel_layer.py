@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from embedspec.reference.collectives import LocalCollectives
-from embedspec.reference.configs import VocabParallelConfig
+from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
 from embedspec.reference.embedding import Embedding
 from embedspec.reference.vocab_parallel import (
     VocabParallelEmbedding,
@@ -287,7 +287,7 @@ def test_shard_full_weight_layout():
     rank1 = shard_full_weight(full, ADDED, 1, 2)
     assert rank0[:, 0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 0, 0]
     assert rank1[:, 0].tolist() == [8, 9] + [0] * 10
-    with pytest.raises(ValueError, match="full_weight"):
+    with pytest.raises(ValueError, match="full must have shape"):
         shard_full_weight(full[:11], ADDED, 0, 2)
     with pytest.raises(ValueError, match="rank"):
         shard_full_weight(full, ADDED, 2, 2)
@@ -326,3 +326,21 @@ def test_params_dtype_none_is_the_default_dtype():
         torch.set_default_dtype(previous)
     assert layer.weight.dtype == torch.float64
     assert VocabParallelEmbedding(12, 3).weight.dtype == previous
+
+
+def test_full_table_argument_is_checked_and_sharded():
+    table = torch.arange(36.0).reshape(12, 3)
+    layer = VocabParallelEmbedding(12, 3, org_num_embeddings=10, padding_size=8, tp_rank=1,
+                                   tp_size=2, full_table=table)
+    assert torch.equal(layer.weight.detach(), shard_full_weight(table, ADDED, 1, 2))
+    with pytest.raises(ValueError, match="full_table"):
+        VocabParallelEmbedding(12, 3, full_table=table[:, :2])
+    with pytest.raises(ValueError, match="full_table"):
+        VocabParallelEmbedding(12, 3, full_table=table.long())
+
+
+def test_from_config_needs_a_vocab_parallel_config():
+    with pytest.raises(TypeError):
+        VocabParallelEmbedding.from_config(ShardedConfig(12, 3))
+    with pytest.raises(TypeError):
+        build_world(ShardedConfig(12, 3), 2)

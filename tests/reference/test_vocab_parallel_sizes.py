@@ -144,6 +144,7 @@ def test_layout_preconditions_raise_value_error(kwargs, message):
     ({"params_dtype": torch.int32}, "params_dtype"),
     ({"org_num_embeddings": 40}, "org_num_embeddings"),
     ({"padding_size": 7, "tp_size": 2}, "tp_size"),
+    ({"device": "nowhere"}, "device"),
 ])
 def test_layer_rejects_bad_configuration(kwargs, message):
     args = {"num_embeddings": 32, "embedding_dim": 4, **kwargs}

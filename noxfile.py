@@ -1,0 +1,63 @@
+"""nox sessions: tests, lint, conformance runs, the report and the benchmark.
+
+Every install goes through constraints/cpu.txt so that torch resolves to the CPU build.
+Arguments after ``--`` are passed to the session's command, e.g.
+``nox -s conformance-eager -- --profile thorough``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+CONSTRAINTS = ("-c", "constraints/cpu.txt")
+
+
+def install(session: nox.Session, *requirements: str) -> None:
+    session.install(*CONSTRAINTS, *requirements)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The project's tests."""
+    install(session, "-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, configured in pyproject.toml."""
+    install(session, "ruff")
+    session.run("ruff", "check", ".", *session.posargs)
+
+
+def _check(session: nox.Session, backend: str) -> None:
+    install(session, "-e", ".")
+    session.run("embedspec", "check", "--backend", backend, "--profile", "quick",
+                "--results", f"reports/results/{backend}.json", *session.posargs)
+
+
+@nox.session(name="conformance-eager")
+def conformance_eager(session: nox.Session) -> None:
+    """The conformance suite on the eager backend (quick profile)."""
+    _check(session, "eager")
+
+
+@nox.session(name="conformance-distributed")
+def conformance_distributed(session: nox.Session) -> None:
+    """The conformance suite on the multi-process distributed backend (quick profile)."""
+    _check(session, "distributed")
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """The compatibility report of every available backend, in reports/."""
+    install(session, "-e", ".")
+    session.run("embedspec", "report", "--profile", "quick", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The eager backend's benchmark."""
+    install(session, "-e", ".")
+    session.run("python", "benchmarks/bench_eager.py", *session.posargs)

@@ -1,0 +1,1 @@
+"""Tests of the distributed backend and of the multi-process runner."""
