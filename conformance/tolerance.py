@@ -241,7 +241,7 @@ def _layer_norm_stats(rows: torch.Tensor, eps_ln: float) -> tuple[torch.Tensor, 
     if x.shape[-1] == 0:
         ones = torch.ones((*x.shape[:-1], 1), dtype=torch.float64)
         return ones, ones * 0
-    var = x.var(dim=-1, unbiased=False, keepdim=True)
+    var = (x - x.mean(dim=-1, keepdim=True)).square().mean(dim=-1, keepdim=True)
     sigma = (var + eps_ln).sqrt()
     ratio = x.abs().amax(dim=-1, keepdim=True) / sigma
     return sigma, ratio

@@ -55,13 +55,25 @@ def pack_bits(bits: torch.Tensor) -> torch.Tensor:
     """
     rows, dim = bits.shape
     width = packed_width(dim)
-    padded = bits.new_zeros((rows, width * BITS_PER_BYTE), dtype=torch.uint8)
-    padded[:, :dim] = bits
-    planes = padded.view(rows, width, BITS_PER_BYTE)
+    if dim == width * BITS_PER_BYTE and bits.is_contiguous():
+        planes = bits.view(torch.uint8).view(rows, width, BITS_PER_BYTE)
+    else:
+        padded = bits.new_zeros((rows, width * BITS_PER_BYTE), dtype=torch.uint8)
+        padded[:, :dim] = bits
+        planes = padded.view(rows, width, BITS_PER_BYTE)
     packed = planes[..., 0].clone()
     for bit in range(1, BITS_PER_BYTE):
         packed.bitwise_or_(planes[..., bit] << bit)
     return packed
+
+
+def all_bits_set(embedding_dim: int, device: torch.device) -> torch.Tensor:
+    """The packed row ``(ceil(D/8),)`` with every real bit set and every unused bit zero."""
+    row = torch.full((packed_width(embedding_dim),), 0xFF, dtype=torch.uint8, device=device)
+    used = embedding_dim % BITS_PER_BYTE
+    if used:
+        row[-1] = (1 << used) - 1
+    return row
 
 
 _SIGN_TABLES: dict[torch.device, torch.Tensor] = {}
@@ -106,10 +118,11 @@ def pack_rows(rows: torch.Tensor, is_padding: torch.Tensor | None,
         bits = shifted >= 0
         magnitudes = shifted.abs_().sum(dim=1)
     scale = magnitudes.div_(max(dim, 1)).to(torch.float32)
+    qweight = pack_bits(bits)
     if is_padding is not None:
-        bits.masked_fill_(is_padding.unsqueeze(1), True)
+        qweight = torch.where(is_padding.unsqueeze(1), all_bits_set(dim, rows.device), qweight)
         scale.masked_fill_(is_padding, 0.0)
-    return PackedBinary(pack_bits(bits), scale)
+    return PackedBinary(qweight, scale)
 
 
 def pack(weight: torch.Tensor, padding_idx: int | None = None, *,

@@ -138,7 +138,7 @@ class OptionAttributes:
 def embed(input: object, weight: torch.Tensor, options: LookupOptions) -> torch.Tensor:
     """Validate ``input`` (S0.2, S0.3), renormalise its rows if ``max_norm`` is set (S1.2),
     then gather with the spec's backward (S1.3-S1.5)."""
-    ids = kernels.check_ids(input, options.num_embeddings)
+    ids = kernels.check_ids(input, options.num_embeddings).to(weight.device)
     if options.max_norm is not None:
         kernels.renorm_(weight, ids, options.max_norm, options.norm_type)
     return kernels.lookup(ids, weight, padding_idx=options.padding_idx,

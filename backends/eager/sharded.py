@@ -74,7 +74,7 @@ class EagerShardedEmbedding(OptionAttributes, nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         options = self.options
-        ids = kernels.check_ids(input, options.num_embeddings)
+        ids = kernels.check_ids(input, options.num_embeddings).to(self.weight.device)
         if options.max_norm is not None:
             kernels.shard_renorm_(self.weight, ids, options.max_norm, options.norm_type)
         return kernels.lookup(ids, self.weight, padding_idx=options.padding_idx,

@@ -165,6 +165,7 @@ class WorkerPool:
                                 f"0..{len(procs) - 1} once each", "startup")
         self.label = label
         self._seq = 0
+        self._shut_down = False
 
     @property
     def nprocs(self) -> int:
@@ -260,12 +261,20 @@ class WorkerPool:
         text += _others(answers, world) + "".join(_log(e) for e in hung)
         return WorkerFailure(text, "hung", tuple(e.proc for e in hung))
 
+    def shut_down(self) -> None:
+        """Tell every worker to exit (without waiting: see :meth:`close`)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        for endpoint in self.endpoints:
+            with contextlib.suppress(OSError):
+                send(endpoint.conn, Shutdown())
+
     def close(self, graceful: bool = True) -> None:
-        """Shut the workers down (``graceful``) or kill them, and close the connections."""
+        """Let the workers exit (``graceful``: after :meth:`shut_down`, waiting a few
+        seconds each) or kill them; then close the connections. No worker remains."""
         if graceful:
-            for endpoint in self.endpoints:
-                with contextlib.suppress(OSError):
-                    send(endpoint.conn, Shutdown())
+            self.shut_down()
             for endpoint in self.endpoints:
                 if endpoint.spawned is not None:
                     endpoint.spawned.exit_code(wait_s=5.0)

@@ -166,6 +166,8 @@ class PoolRunner:
             return
         self._closed = True
         for pool in self._pools.values():
+            pool.shut_down()
+        for pool in self._pools.values():
             pool.close(graceful=True)
         self._pools.clear()
         if self._acceptor is not None:

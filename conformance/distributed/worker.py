@@ -154,9 +154,6 @@ class Worker:
             except (EOFError, OSError):
                 return EXIT_DRIVER_GONE
             if isinstance(message, Shutdown):
-                import torch.distributed as dist
-
-                dist.destroy_process_group()
                 return 0
             try:
                 reply = self.run(message)
@@ -208,4 +205,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.stdout.reconfigure(line_buffering=True)
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Every peer leaves at the same time: tearing down the process group and the
+    # interpreter (seconds with torch loaded) would only delay the driver's close().
+    os._exit(status)

@@ -144,7 +144,8 @@ def _failures(report: Report) -> str:
                     lines.append(_indent(_fenced("\n\n".join(result.notes), "python")))
                 if result.failure:
                     lines.append("")
-                    lines.append(_indent(_details("failure", _tail(result.failure))))
+                    traceback = _tail(_without_notes(result.failure, result.notes))
+                    lines.append(_indent(_details("traceback", traceback)))
             blocks.append("\n".join(lines))
     return "## Failures\n\n" + "\n\n".join(blocks) if blocks else ""
 
@@ -200,6 +201,18 @@ def _fenced(text: str, language: str = "") -> str:
 
 def _details(summary: str, text: str) -> str:
     return f"<details><summary>{summary}</summary>\n\n{_fenced(text)}\n\n</details>"
+
+
+def _without_notes(failure: str, notes: list[str]) -> str:
+    """The failure text up to where the exception's notes (shown above it) begin."""
+    lines = failure.splitlines()
+    first = notes[0].strip().splitlines()[0] if notes and notes[0].strip() else None
+    if first is None:
+        return failure
+    for i, line in enumerate(lines):
+        if line.startswith("E") and line.rstrip().endswith(first):
+            return "\n".join(lines[:i])
+    return failure
 
 
 def _tail(text: str) -> str:

@@ -4,7 +4,8 @@ Valid configurations (:func:`embedding_configs`, :func:`stable_configs`,
 :func:`binary_configs`) have every optional feature *off* unless asked for, so that a
 test tagged with one feature exercises only that feature (a backend declaring
 ``forward`` but not ``max_norm`` is not failed by a forward test). Each option takes
-``True`` (always on, with a drawn value), ``False`` (off) or ``None`` (drawn: on or off).
+``True`` (always on, with a drawn value), ``False`` (off) or ``None`` (drawn: on or off);
+``max_norm`` also takes a float (on, with that value).
 
 Invalid configurations (:func:`invalid_configs`) come with the argument that the
 ``ValueError`` must name (S0.5).
@@ -49,14 +50,17 @@ def padding_indices(num_embeddings: int) -> st.SearchStrategy[int]:
 
 @st.composite
 def _lookup_options(draw: st.DrawFn, num_embeddings: int, *, padding: bool | None,
-                    max_norm: bool | None, scale_grad_by_freq: bool | None,
+                    max_norm: bool | float | None, scale_grad_by_freq: bool | None,
                     sparse: bool | None) -> dict:
     if scale_grad_by_freq and sparse:
         raise ValueError("sparse and scale_grad_by_freq cannot both be on (S1.4)")
     options: dict = {}
     if _toggle(draw, padding) and num_embeddings:
         options["padding_idx"] = draw(padding_indices(num_embeddings))
-    if _toggle(draw, max_norm):
+    if isinstance(max_norm, float):
+        options["max_norm"] = max_norm
+        options["norm_type"] = draw(NORM_TYPES)
+    elif _toggle(draw, max_norm):
         options["max_norm"] = draw(MAX_NORMS)
         options["norm_type"] = draw(NORM_TYPES)
     freq = _toggle(draw, scale_grad_by_freq)
@@ -67,7 +71,7 @@ def _lookup_options(draw: st.DrawFn, num_embeddings: int, *, padding: bool | Non
 
 @st.composite
 def embedding_configs(draw: st.DrawFn, dtype: str = "float32", *,
-                      padding: bool | None = False, max_norm: bool | None = False,
+                      padding: bool | None = False, max_norm: bool | float | None = False,
                       scale_grad_by_freq: bool | None = False, sparse: bool | None = False,
                       init: str = "normal",
                       num_embeddings: st.SearchStrategy[int] = SMALL_VOCAB,
@@ -82,7 +86,7 @@ def embedding_configs(draw: st.DrawFn, dtype: str = "float32", *,
 
 @st.composite
 def stable_configs(draw: st.DrawFn, dtype: str = "float32", *,
-                   padding: bool | None = False, max_norm: bool | None = False,
+                   padding: bool | None = False, max_norm: bool | float | None = False,
                    init: str = "xavier_uniform",
                    num_embeddings: st.SearchStrategy[int] = SMALL_VOCAB,
                    embedding_dim: st.SearchStrategy[int] = SMALL_DIM) -> StableEmbeddingConfig:

@@ -157,19 +157,37 @@ class IndexDraw(NamedTuple):
     distribution: str
 
 
+def _flat_position(tensor: torch.Tensor, flat: int) -> tuple[int, ...]:
+    position = []
+    for size in reversed(tensor.shape):
+        position.append(flat % size)
+        flat //= size
+    return tuple(reversed(position))
+
+
 @st.composite
 def index_draws(draw: st.DrawFn, num_embeddings: int, *,
                 dtypes: Sequence[str] = INDEX_DTYPE_NAMES,
                 layouts: Sequence[str] = INDEX_LAYOUTS,
                 distributions: Sequence[str] = ID_DISTRIBUTIONS,
+                include: Sequence[int] = (),
                 max_numel: int = MAX_INDEX_NUMEL) -> IndexDraw:
     """A valid index tensor for a table of ``num_embeddings`` rows, with its choices.
 
-    With ``num_embeddings == 0`` no id is valid and the tensor is always empty.
+    ``include``: ids that must occur (each written at a drawn position; the tensor is
+    then never empty). With ``num_embeddings == 0`` no id is valid and the tensor is
+    always empty.
     """
     dtypes = _check_choices("dtypes", dtypes, INDEX_DTYPE_NAMES)
     layouts = _check_choices("layouts", layouts, INDEX_LAYOUTS)
     distributions = _check_choices("distributions", distributions, ID_DISTRIBUTIONS)
+    include = tuple(include)
+    if any(not 0 <= i < num_embeddings for i in include):
+        raise ValueError(f"include={include} holds ids outside [0, {num_embeddings})")
+    if include:
+        layouts = tuple(layout for layout in layouts if layout != "empty")
+        if not layouts:
+            raise ValueError("an index tensor that must include ids cannot be empty")
     if num_embeddings == 0:
         layouts = ("empty",)
     dtype = draw(st.sampled_from(dtypes))
@@ -178,6 +196,9 @@ def index_draws(draw: st.DrawFn, num_embeddings: int, *,
     shape = draw(index_shapes(layout, max_numel=max_numel))
     ids = draw(id_lists(num_embeddings, distribution, math.prod(shape)))
     tensor = _materialise(ids, shape, index_dtype(dtype), layout, num_embeddings)
+    for value in include:
+        flat = draw(st.integers(0, tensor.numel() - 1))
+        tensor[_flat_position(tensor, flat)] = value
     return IndexDraw(tensor, dtype, layout, distribution)
 
 
@@ -214,8 +235,7 @@ def out_of_range_index_tensors(draw: st.DrawFn, num_embeddings: int, *,
     if tensor.dim() == 0:
         tensor.fill_(bad)
         return tensor
-    position = tuple(draw(st.integers(0, n - 1)) for n in tensor.shape)
-    tensor[position] = bad
+    tensor[_flat_position(tensor, draw(st.integers(0, tensor.numel() - 1)))] = bad
     return tensor
 
 

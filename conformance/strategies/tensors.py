@@ -107,6 +107,12 @@ def grad_outputs(shape: Sequence[int], dtype: str | torch.dtype) -> st.SearchStr
     return float_tensors(shape, dtype, "moderate")
 
 
+def grad_outputs_for(config: LayerConfig, indices: torch.Tensor) -> st.SearchStrategy:
+    """An output gradient for looking ``indices`` up in ``config``'s layer: shape
+    ``indices.shape + (D,)`` in the layer's dtype."""
+    return grad_outputs((*indices.shape, config.embedding_dim), config.dtype)
+
+
 @st.composite
 def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> dict:
     """A full state dict for ``config``'s layer, laid out like the reference layer's.

@@ -49,8 +49,9 @@ def grad_outputs(input: torch.Tensor, width: int, nprocs: int,
 
 def scattered(input: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """The gradient of ``weight[input]`` for output gradient ``grad``."""
-    total = torch.zeros(V, grad.shape[-1], dtype=grad.dtype)
-    return total.index_add_(0, input.reshape(-1).long(), grad.reshape(input.numel(), grad.shape[-1]))
+    width = grad.shape[-1]
+    total = torch.zeros(V, width, dtype=grad.dtype)
+    return total.index_add_(0, input.reshape(-1).long(), grad.reshape(input.numel(), width))
 
 
 @pytest.mark.parametrize("size", [2, 3])

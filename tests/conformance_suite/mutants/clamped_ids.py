@@ -14,7 +14,7 @@ class ClampedIdsBackend(MutantBackend):
     name = "mutant_clamped_ids"
     description = "eager, but ids outside [0, V) are clamped to the nearest row"
     broken_rule = "S0.3 out-of-range ids raise IndexError"
-    families = ("embedding",)
+    families = ("embedding", "vocab_parallel", "sharded")
 
     def mutate(self, layer: nn.Module, config: LayerConfig) -> None:
         original = layer.forward

@@ -14,7 +14,7 @@ class RenormAllRowsBackend(MutantBackend):
     name = "mutant_renorm_unreferenced"
     description = "eager, but max_norm renormalises every row of the table"
     broken_rule = "S1.2 only referenced rows are renormalised"
-    families = ("embedding",)
+    families = ("embedding", "sharded")
 
     def mutate(self, layer: nn.Module, config: LayerConfig) -> None:
         if config.max_norm is None:
