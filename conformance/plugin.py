@@ -83,7 +83,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class _ItemInfo:
     """What the plugin decided about one collected test."""
 
-    id: str
     ref: TestRef
     problem: str | None = None
     unsupported: bool = False
@@ -259,7 +258,7 @@ def _embedspec_torch_seed(pytestconfig: pytest.Config) -> None:
 # -- collection: ids, capability skips, expectations, seeds -------------------------------
 
 
-def test_id(item: pytest.Item) -> str:
+def conformance_test_id(item: pytest.Item) -> str:
     """The node id relative to the conformance package, e.g.
     ``test_embedding_max_norm.py::test_renorm_rows[float32]``."""
     try:
@@ -276,7 +275,7 @@ def _describe_item(item: pytest.Item) -> tuple[TestRef, str | None]:
     dtype = callspec.params.get("dtype", "float32") if callspec else "float32"
     if isinstance(dtype, torch.dtype):
         dtype = dtype_name(dtype)
-    tid = test_id(item)
+    tid = conformance_test_id(item)
     marker = item.get_closest_marker("spec")
     if marker is None:
         return TestRef(tid, None, None, str(dtype)), (
@@ -297,10 +296,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Runs before -k/-m deselection, so stale detection sees every test."""
     run = conformance_run(config)
     capabilities = run.backend.capabilities()
-    seeded: set[int] = set()
     for item in items:
         ref, problem = _describe_item(item)
-        info = _ItemInfo(ref.id, ref, problem)
+        info = _ItemInfo(ref, problem)
         item.stash[_ITEM] = info
         run.collected[ref.id] = ref
         if problem is not None:
@@ -317,9 +315,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.xfail(
                     reason=f"expected failure: {info.expectation.reason}", strict=True))
         function = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
-        if getattr(function, "is_hypothesis_test", False) and id(function) not in seeded:
+        if getattr(function, "is_hypothesis_test", False):
             hypothesis.seed(run.seed)(function)
-            seeded.add(id(function))
     if run.expectations is not None:
         run.stale = run.expectations.stale(run.collected)
 
@@ -343,7 +340,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     run = conformance_run(item.config)
     info = item.stash.get(_ITEM, None)
     if run.writer and info is not None:
-        run.writer.started(info.id)
+        run.writer.started(info.ref.id)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -357,7 +354,7 @@ def pytest_runtest_makereport(item: pytest.Item,
     if call.when == "teardown":
         run = conformance_run(item.config)
         result = _result(info, run.device)
-        run.results[info.id] = result
+        run.results[info.ref.id] = result
         if run.writer:
             run.writer.result(result)
         info.phases.clear()
@@ -388,7 +385,7 @@ def _result(info: _ItemInfo, device: str) -> TestResult:
             message = _first_line(exc, rep)
             failure, notes = _failure_text(excinfo, rep), _notes(exc)
     return TestResult(
-        id=info.id, family=info.ref.family, feature=info.ref.feature, dtype=info.ref.dtype,
+        id=info.ref.id, family=info.ref.family, feature=info.ref.feature, dtype=info.ref.dtype,
         device=device, outcome=outcome or "passed", duration_s=round(duration, 4),
         message=message, failure=failure, notes=notes,
     )

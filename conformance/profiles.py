@@ -5,9 +5,12 @@ multi-process backend is checked on, and the time a multi-process runner allows
 one case. Every profile is derandomized: the same seed gives the same examples,
 so a CI run never flakes.
 
-* ``quick``: CI and pre-commit; minutes on a laptop.
-* ``default``: the everyday run.
-* ``thorough``: before a release, or when hunting a rare failure.
+* ``quick``: CI and pre-commit; minutes on a laptop. It does not shrink failing
+  examples (shrinking one stubborn failure can take minutes): a failure reports the
+  first failing example, and ``--profile default`` reruns it with shrinking.
+* ``default``: the everyday run; failing examples are shrunk to minimal ones.
+* ``thorough``: before a release, or when hunting a rare failure; failures are also
+  explained (hypothesis's explain phase: which lines only failing examples ran).
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ MULTI_PROCESS_WORLDS: tuple[World, ...] = (
 
 @dataclass(frozen=True)
 class Profile:
-    """``max_examples`` per hypothesis property; ``timeout_s`` per multi-process case."""
+    """``max_examples`` per hypothesis property; ``timeout_s`` per multi-process case;
+    ``shrink``/``explain``: whether hypothesis shrinks / explains failing examples."""
 
     name: str
     max_examples: int
     worlds: tuple[World, ...]
     timeout_s: float
+    shrink: bool = True
+    explain: bool = False
 
     @property
     def hypothesis_profile(self) -> str:
@@ -45,10 +51,13 @@ class Profile:
         return f"embedspec-{self.name}"
 
     def hypothesis_settings(self) -> settings:
-        from hypothesis import HealthCheck, settings
+        from hypothesis import HealthCheck, Phase, settings
 
+        phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+        phases += [Phase.shrink] * self.shrink + [Phase.explain] * self.explain
         return settings(
             max_examples=self.max_examples,
+            phases=phases,
             deadline=None,
             derandomize=True,
             database=None,
@@ -59,9 +68,11 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
-        Profile("quick", max_examples=8, worlds=MULTI_PROCESS_WORLDS, timeout_s=60.0),
+        Profile("quick", max_examples=8, worlds=MULTI_PROCESS_WORLDS, timeout_s=60.0,
+                shrink=False),
         Profile("default", max_examples=50, worlds=MULTI_PROCESS_WORLDS, timeout_s=120.0),
-        Profile("thorough", max_examples=400, worlds=MULTI_PROCESS_WORLDS, timeout_s=300.0),
+        Profile("thorough", max_examples=400, worlds=MULTI_PROCESS_WORLDS, timeout_s=300.0,
+                explain=True),
     )
 }
 DEFAULT_PROFILE = "default"

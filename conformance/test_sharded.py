@@ -11,6 +11,7 @@ test_sharded_data_parallel.py; the rules are in :mod:`embedspec.conformance.worl
 from __future__ import annotations
 
 import pytest
+from embedspec.conformance import harness
 from embedspec.conformance.case import Case, World
 from embedspec.conformance.strategies import DTYPE_NAMES
 from embedspec.conformance.strategies.parallel import (
@@ -20,13 +21,13 @@ from embedspec.conformance.strategies.parallel import (
     world_draws,
     worlds_for,
 )
-from embedspec.conformance.worlds import check_world, forward_case, target_fixture
+from embedspec.conformance.worlds import check_world, forward_case
 from hypothesis import given
 from hypothesis import strategies as st
 
 FAMILY = "sharded"
 
-target = target_fixture()
+target = harness.target_fixture()
 
 
 def _worlds(worlds: tuple[World, ...], runner, feature: str, *,

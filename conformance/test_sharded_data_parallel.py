@@ -8,17 +8,18 @@ tests are skipped. The grid rules are in :mod:`embedspec.conformance.worlds`.
 from __future__ import annotations
 
 import pytest
+from embedspec.conformance import harness
 from embedspec.conformance.case import World
 from embedspec.conformance.strategies import DTYPE_NAMES
 from embedspec.conformance.strategies.parallel import sharded_scenarios, worlds_for
-from embedspec.conformance.worlds import check_world, forward_case, target_fixture
+from embedspec.conformance.worlds import check_world, forward_case
 from hypothesis import given
 from hypothesis import strategies as st
 
 FAMILY = "sharded"
 FEATURE = "data_parallel"
 
-target = target_fixture()
+target = harness.target_fixture()
 
 
 def _grids(worlds: tuple[World, ...], runner) -> tuple[World, ...]:

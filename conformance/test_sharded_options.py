@@ -6,16 +6,17 @@ model-parallel world of the run. The rules are in :mod:`embedspec.conformance.wo
 from __future__ import annotations
 
 import pytest
+from embedspec.conformance import harness
 from embedspec.conformance.case import World
 from embedspec.conformance.strategies import DTYPE_NAMES
 from embedspec.conformance.strategies.parallel import sharded_scenarios, worlds_for
-from embedspec.conformance.worlds import check_world, forward_case, target_fixture
+from embedspec.conformance.worlds import check_world, forward_case
 from hypothesis import given
 from hypothesis import strategies as st
 
 FAMILY = "sharded"
 
-target = target_fixture()
+target = harness.target_fixture()
 
 
 def _worlds(worlds: tuple[World, ...], runner, feature: str) -> tuple[World, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from embedspec.conformance import harness
 from embedspec.conformance.case import Case, World
 from embedspec.conformance.strategies import DTYPE_NAMES, tables
 from embedspec.conformance.strategies.parallel import (
@@ -23,7 +24,6 @@ from embedspec.conformance.worlds import (
     check_world,
     forward_case,
     process_states,
-    target_fixture,
 )
 from embedspec.reference.configs import VocabParallelConfig
 from hypothesis import given
@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 FAMILY = "vocab_parallel"
 
-target = target_fixture()
+target = harness.target_fixture()
 
 
 def _worlds(worlds: tuple[World, ...], runner, feature: str) -> tuple[World, ...]:
@@ -83,7 +83,8 @@ def _loader_cases(draw: st.DrawFn, worlds: tuple[World, ...], dtype: str, device
                   rows: str) -> Case:
     """A weight_loader case: every rank holds its shard of a drawn table, then loads a
     checkpoint of ``rows`` rows: ``"base"`` (org_vocab_size), ``"full"``
-    (num_embeddings) or ``"wrong"`` (any other shape)."""
+    (num_embeddings) or ``"wrong"`` (any other shape), in the layer's dtype or float32
+    (cast on load)."""
     world = draw(world_draws(worlds), label="world")
     config = draw(vocab_parallel_configs(world.size, dtype), label="config")
     org = config.org_num_embeddings or config.num_embeddings
@@ -97,7 +98,8 @@ def _loader_cases(draw: st.DrawFn, worlds: tuple[World, ...], dtype: str, device
         shape = (config.num_embeddings, dim)
     else:
         shape = draw(_wrong_checkpoint_shapes(config), label="checkpoint shape")
-    loaded = draw(tables(shape[0], shape[1], dtype, "any"), label="checkpoint") \
+    checkpoint_dtype = draw(st.sampled_from((dtype, "float32")), label="checkpoint dtype")
+    loaded = draw(tables(shape[0], shape[1], checkpoint_dtype, "any"), label="checkpoint") \
         if len(shape) == 2 else torch.ones(shape, dtype=table.dtype)
     return Case(config=config, states=states, world=world, device=device,
                 action="weight_loader", loaded_weight=loaded)

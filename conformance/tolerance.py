@@ -234,35 +234,54 @@ def renormalisation(weight_before: torch.Tensor, indices: torch.Tensor, max_norm
     return RenormBound(Bound.of(terms.unsqueeze(1), magnitude, dtype), referenced, ambiguous)
 
 
-def _layer_norm_stats(rows: torch.Tensor, eps_ln: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row: ``sigma = sqrt(var + eps_ln)`` and the cancellation ratio
-    ``r = max|x| / sigma`` (float64, shape ``(..., 1)``)."""
-    x = rows.to(torch.float64)
-    if x.shape[-1] == 0:
-        ones = torch.ones((*x.shape[:-1], 1), dtype=torch.float64)
-        return ones, ones * 0
-    var = (x - x.mean(dim=-1, keepdim=True)).square().mean(dim=-1, keepdim=True)
-    sigma = (var + eps_ln).sqrt()
-    ratio = x.abs().amax(dim=-1, keepdim=True) / sigma
-    return sigma, ratio
+@dataclass(frozen=True)
+class LayerNormStats:
+    """Per position of ``rows`` ``(..., D)``, in float64: ``sigma = sqrt(var + eps)``, the
+    normalised row ``xhat``, its largest ``|xhat|`` and the cancellation ratio
+    ``r = max|x| / sigma`` (the last three with a trailing dimension of 1 or D)."""
+
+    sigma: torch.Tensor
+    xhat: torch.Tensor
+    xhat_max: torch.Tensor
+    ratio: torch.Tensor
+
+    @classmethod
+    def of(cls, rows: torch.Tensor, eps_ln: float) -> LayerNormStats:
+        x = rows.to(torch.float64)
+        if x.shape[-1] == 0:
+            ones = torch.ones((*x.shape[:-1], 1), dtype=torch.float64)
+            return cls(ones, x, ones * 0, ones * 0)
+        centred = x - x.mean(dim=-1, keepdim=True)
+        sigma = (centred.square().mean(dim=-1, keepdim=True) + eps_ln).sqrt()
+        xhat = centred / sigma
+        return cls(sigma, xhat, xhat.abs().amax(dim=-1, keepdim=True),
+                   x.abs().amax(dim=-1, keepdim=True) / sigma)
 
 
 def layer_norm_output(rows: torch.Tensor, norm_weight: torch.Tensor, norm_bias: torch.Tensor,
-                      eps_ln: float, *, dtype: torch.dtype, extra_terms: int = 0) -> Bound:
-    """Bound of ``layer_norm(rows) * norm_weight + norm_bias`` cast to ``dtype`` (S2).
+                      eps_ln: float, *, dtype: torch.dtype, compute_dtype: torch.dtype,
+                      renorm_dtype: torch.dtype | None = None) -> Bound:
+    """Bound of ``layer_norm(rows) * gamma + beta`` computed in ``compute_dtype`` and cast to
+    ``dtype`` (S2), for numerically stable algorithms (two-pass or Welford statistics).
 
-    ``D + LAYER_NORM_EXTRA_TERMS + extra_terms`` steps in ``dtype`` (at least as coarse
-    as the compute dtype). The magnitude of element ``j`` of a row is
-    ``|gamma_j| * 2r(1 + r^2) + |beta_j|`` with ``r = max|x| / sigma``: rounding in the
-    mean is amplified by ``1/sigma`` and in the variance by ``r^2``, so rows with a
-    large mean and a small spread get a proportionally larger bound.
+    In the compute dtype, ``D + LAYER_NORM_EXTRA_TERMS`` steps over ``|gamma| (r + |xhat|) +
+    |beta|``: the mean's rounding is amplified by ``r = max|x| / sigma`` (large for rows
+    whose mean is large against their spread), the variance's by ``|xhat|``. Then one
+    rounding to ``dtype`` of the result. With ``renorm_dtype``, the rows were renormalised
+    (S1.2) in that dtype first: ``D + RENORM_EXTRA_TERMS`` more steps over the same
+    ``|gamma| (r + |xhat|)``.
     """
     dim = rows.shape[-1]
-    _, ratio = _layer_norm_stats(rows, eps_ln)
+    stats = LayerNormStats.of(rows, eps_ln)
     gamma = norm_weight.to(torch.float64).abs()
     beta = norm_bias.to(torch.float64).abs()
-    magnitude = gamma * (2 * ratio * (1 + ratio**2)) + beta
-    return Bound.of(float(dim + LAYER_NORM_EXTRA_TERMS + extra_terms), magnitude, dtype)
+    amplified = gamma * (stats.ratio + stats.xhat.abs())
+    value = (stats.xhat * norm_weight.to(torch.float64) + norm_bias.to(torch.float64)).abs()
+    bound = (Bound.of(float(dim + LAYER_NORM_EXTRA_TERMS), amplified + beta, compute_dtype)
+             + Bound.of(1.0, value, dtype))
+    if renorm_dtype is not None:
+        bound = bound + Bound.of(float(dim + RENORM_EXTRA_TERMS), amplified, renorm_dtype)
+    return bound
 
 
 def layer_norm_gradients(rows: torch.Tensor, norm_weight: torch.Tensor,
@@ -271,41 +290,51 @@ def layer_norm_gradients(rows: torch.Tensor, norm_weight: torch.Tensor,
                          scale_grad_by_freq: bool = False, dtype: torch.dtype,
                          norm_dtype: torch.dtype) -> dict[str, Bound]:
     """Bounds of the gradients of a stable embedding (S2): ``weight``, ``norm.weight``,
-    ``norm.bias``.
+    ``norm.bias``, for numerically stable layer-norm algorithms.
 
-    ``rows``: the looked-up (renormalised) rows, one per position; ``grad_output`` the
-    output gradient. The bias gradient sums the output gradients over all positions
-    (padding included); the norm weight's sums them times the normalised rows; the
-    weight's row ``k`` sums the layer-norm input gradients of the non-padding positions
-    with id ``k``, each bounded by ``(A / sigma)(2 + 4 r^2)(1 + r^2)`` with ``A`` the
-    largest ``|gamma_j g_j|`` of the position.
+    ``rows``: the looked-up rows, one per position; ``grad_output`` the output gradient
+    ``g``; the norm computes in ``norm_dtype``, the table is in ``dtype``.
+
+    * ``norm.bias``: the sum of ``g`` over all positions (padding included).
+    * ``norm.weight``: the sum of ``g * xhat``; each ``xhat`` carries the mean's
+      rounding amplified by ``r``.
+    * ``weight``: row ``k`` sums, over the non-padding positions with id ``k``, the input
+      gradient ``(1/sigma)(gamma g - mean(gamma g) - xhat mean(gamma g xhat))``, bounded by
+      ``(A/sigma)(2 + 2 X^2)`` with ``A = max |gamma g|`` and ``X = max |xhat|``; its
+      rounding in ``norm_dtype`` is bounded over ``(A/sigma)(2 + 2 (r + X) X)``, then it is
+      cast to ``dtype`` and summed there.
     """
     dim = rows.shape[-1]
     x = rows.reshape(-1, dim)
     g = grad_output.reshape(-1, dim).to(torch.float64).abs()
     positions = x.shape[0]
-    sigma, ratio = _layer_norm_stats(x, eps_ln)
-    gamma = norm_weight.to(torch.float64).abs()
-    bias_bound = Bound.of(float(positions + 1), g.sum(dim=0), norm_dtype)
-    weight_mag = (g * (2 * ratio * (1 + ratio**2))).sum(dim=0)
+    stats = LayerNormStats.of(x, eps_ln)
+    bias_bound = Bound.of(float(positions), g.sum(dim=0), norm_dtype)
+    weight_mag = (g * (stats.ratio + stats.xhat.abs())).sum(dim=0)
     norm_weight_bound = Bound.of(float(positions + dim + LAYER_NORM_EXTRA_TERMS), weight_mag,
                                  norm_dtype)
-    scaled = (gamma * g).amax(dim=-1, keepdim=True) if dim else torch.zeros(positions, 1,
-                                                                           dtype=torch.float64)
-    per_position = (scaled / sigma) * (2 + 4 * ratio**2) * (1 + ratio**2)
-    per_position = per_position.expand(positions, dim)
+    scaled = norm_weight.to(torch.float64).abs() * g
+    largest = scaled.amax(dim=-1, keepdim=True) if dim else torch.zeros(positions, 1,
+                                                                       dtype=torch.float64)
+    size = (largest / stats.sigma) * (2 + 2 * stats.xhat_max.square())
+    rounding = (largest / stats.sigma) * (2 + 2 * (stats.ratio + stats.xhat_max)
+                                          * stats.xhat_max)
+    size, rounding = size.expand(positions, dim), rounding.expand(positions, dim)
     ids = indices.reshape(-1).to(torch.int64)
-    counts_all = _counts(ids, num_embeddings)
     if scale_grad_by_freq:
-        per_position = per_position / counts_all[ids].unsqueeze(1)
+        counts_all = _counts(ids, num_embeddings)[ids].unsqueeze(1)
+        size, rounding = size / counts_all, rounding / counts_all
     if padding_idx is not None:
         keep = ids != padding_idx
-        ids, per_position = ids[keep], per_position[keep]
-    magnitude = torch.zeros(num_embeddings, dim, dtype=torch.float64).index_add_(
-        0, ids, per_position)
-    counts = _counts(ids, num_embeddings)
-    terms = torch.where(counts > 0, counts + 2 * dim + 2 * LAYER_NORM_EXTRA_TERMS, 0.0)
-    weight_bound = Bound.of(terms.unsqueeze(1), magnitude, coarsest(dtype, norm_dtype))
+        ids, size, rounding = ids[keep], size[keep], rounding[keep]
+    zeros = torch.zeros(num_embeddings, dim, dtype=torch.float64)
+    size_sum = zeros.index_add(0, ids, size)
+    rounding_sum = zeros.index_add(0, ids, rounding)
+    counts = _counts(ids, num_embeddings).unsqueeze(1)
+    computed = torch.where(counts > 0, float(2 * dim + 2 * LAYER_NORM_EXTRA_TERMS), 0.0)
+    summed = counts + 1 + (2 if scale_grad_by_freq else 0)
+    weight_bound = (Bound.of(computed, rounding_sum, norm_dtype)
+                    + Bound.of(summed, size_sum, dtype))
     return {"weight": weight_bound, "norm.weight": norm_weight_bound, "norm.bias": bias_bound}
 
 
@@ -354,11 +383,14 @@ def describe() -> str:
         "- gathers (lookups, untouched rows, packed bits): bitwise exact in every dtype;",
         f"- accumulations: |actual - expected| <= {FACTOR:g} * terms * (eps(dtype) * magnitude"
         " + tiny(dtype)), terms = rounding steps feeding the value, magnitude = sum of |terms|"
-        " (amplified by max|x|/sigma for layer norms);",
+        " (amplified by max|x|/sigma for layer norms); a case whose reference result"
+        " overflows its dtype is outside the domain and discarded;",
         "  weight gradients: n_k - 1 additions (+2 per term with scale_grad_by_freq);"
         " max_norm renorm: D + 3 steps on the row's magnitude, and rows whose norm is within"
         " rounding of max_norm may be renormalised or not;"
-        f" layer norm: D + {LAYER_NORM_EXTRA_TERMS} steps; binary scale: D + 2 steps in float32;",
+        f" layer norm (stable algorithms): D + {LAYER_NORM_EXTRA_TERMS} steps in the compute"
+        " dtype over |gamma|(max|x|/sigma + |xhat|) + |beta|, then one rounding to the output"
+        " dtype; binary scale: D + 2 steps in float32;",
         "- values with zero magnitude (padding rows, unreferenced rows, padding outputs of"
         " binary layers) must be exactly zero;",
         "- forward is bitwise deterministic; backward repeats bitwise only for backends"

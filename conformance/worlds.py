@@ -62,9 +62,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 import torch
-from embedspec.backends.contract import Backend
 from embedspec.backends.registry import load_backend
 from embedspec.conformance import repro, tolerance
 from embedspec.conformance.assertions import (
@@ -76,7 +74,7 @@ from embedspec.conformance.assertions import (
     assert_state_unchanged,
     assert_within,
 )
-from embedspec.conformance.case import Case, LocalRunner, RankOutcome, Runner, World
+from embedspec.conformance.case import Case, LocalRunner, RankOutcome, World
 from embedspec.conformance.harness import Target
 from embedspec.reference import sharded as ref_sharded
 from embedspec.reference import vocab_parallel as ref_vocab
@@ -90,12 +88,13 @@ __all__ = [
     "Scenario",
     "check_world",
     "column_block",
+    "compare_world",
     "expected_outcomes",
     "forward_case",
     "output_widths",
     "process_states",
-    "target_fixture",
     "vocab_row_map",
+    "world_repro_snippet",
     "world_target",
 ]
 
@@ -220,10 +219,11 @@ def forward_case(scenario: Scenario, device: str = "cpu") -> Case:
 class Expected:
     """What one process must observe; a field left None is not checked.
 
-    ``grad_bounds``: per gradient, the allowed difference (S0.7). ``max_norm`` rows:
-    ``renorm``, when set, is the bound of the owner's stored shard after a cross-shard
-    renormalisation, and ``output`` is then checked against the backend's own stored
-    rows instead.
+    ``grad_bounds``: per gradient, the allowed difference (S0.7). ``renorm``: set when
+    ``max_norm`` renormalised rows; it bounds the full table after the renorm (the
+    owner's shards are checked against their columns of it, S1.2/S4), and ``output``
+    is then checked against the rows the backend itself stored rather than bitwise
+    against the reference's. ``state_before``: what the process loaded.
     """
 
     error: type[BaseException] | None = None
@@ -514,7 +514,11 @@ def _compare_output(case: Case, proc: int, outcomes: Sequence[RankOutcome],
         assert_exact(actual.output, want.output, what="output (a gather)")
         return
     world = case.world
-    stored = torch.cat([outcomes[r].state_after["weight"] for r in range(world.size)], dim=1)
+    owner_states = [outcomes[r].state_after.get("weight") for r in range(world.size)]
+    if any(state is None for state in owner_states):
+        raise AssertionError("an owner process reported no stored 'weight' to check the "
+                             "output against")
+    stored = torch.cat(owner_states, dim=1)
     rank = world.coords(proc)[1]
     rows = stored[case.inputs[proc].to(torch.int64)]
     if not case.config.gather_output:
@@ -555,17 +559,6 @@ def check_world(target: Target, case: Case, *,
         outcomes = target.runner.run(case)
         compare_world(case, outcomes, expected)
     return outcomes
-
-
-def target_fixture() -> Callable[..., Target]:
-    """A module-scoped ``target`` fixture built from the plugin's session fixtures (a
-    test module declares it with ``target = worlds.target_fixture()``); module scope
-    keeps hypothesis from re-running a function-scoped fixture per example."""
-
-    def target(runner: Runner, backend: Backend, backend_spec: str, device: str) -> Target:
-        return Target(runner, backend, device, backend_spec)
-
-    return pytest.fixture(name="target", scope="module")(target)
 
 
 @contextlib.contextmanager

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-import torch
-
 #: Environment variable holding the connection secret (hex) shared by driver and workers.
 AUTHKEY_ENV = "EMBEDSPEC_AUTHKEY"
 
@@ -73,15 +71,16 @@ class Ready:
 class RunCase:
     """Run ``case`` (a pickled :class:`~embedspec.conformance.case.Case`).
 
-    ``rng_state`` is the driver's CPU generator state at the time of the call:
-    each rank starts the case from it, so every rank draws what the driver
-    would have drawn (a fresh layer's one full-table draw is the same on every
-    rank and equal to the reference's under the same seed).
+    ``rng_state`` is the driver's CPU generator state at the time of the call (the
+    bytes of ``torch.random.get_rng_state()``): each rank starts the case from it,
+    so every rank draws what the driver would have drawn (a fresh layer's one
+    full-table draw is the same on every rank and equal to the reference's under
+    the same seed).
     """
 
     seq: int
     case: bytes
-    rng_state: torch.Tensor
+    rng_state: bytes
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,13 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def encode(message: object) -> bytes:
+    """One frame: ``message`` pickled (encode once, send the frame to many workers)."""
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def send(conn: Connection, message: object) -> None:
-    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+    conn.send_bytes(encode(message))
 
 
 def receive(conn: Connection) -> Any:

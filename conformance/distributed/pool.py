@@ -36,6 +36,7 @@ from embedspec.conformance.distributed.messages import (
     RunCase,
     Setup,
     Shutdown,
+    encode,
     receive,
     send,
 )
@@ -173,8 +174,9 @@ class WorkerPool:
 
     def setup(self, setup: Setup, deadline: float) -> str:
         """Send ``setup`` to every worker and wait until each is ready; the backend's name."""
+        frame = encode(setup)
         for endpoint in self.endpoints:
-            self._send(endpoint, setup, None, "starting")
+            self._send(endpoint, frame, None, "starting")
         names = {}
         for endpoint, reply in self._collect(deadline, None, "starting").items():
             if isinstance(reply, Fatal):
@@ -197,9 +199,9 @@ class WorkerPool:
             raise TypeError(f"the case cannot be sent to the workers: {exc} (a multi-process "
                             "case must be picklable: no lambdas or local functions)") from exc
         self._seq += 1
-        message = RunCase(self._seq, payload, torch.random.get_rng_state())
+        frame = encode(RunCase(self._seq, payload, torch.random.get_rng_state().numpy().tobytes()))
         for endpoint in self.endpoints:
-            self._send(endpoint, message, case.world, f"receiving case {self._seq}")
+            self._send(endpoint, frame, case.world, f"receiving case {self._seq}")
         answers = self._collect(time.monotonic() + timeout_s, case.world,
                                 f"running case {self._seq}")
         outcomes: dict[int, RankOutcome] = {}
@@ -217,10 +219,10 @@ class WorkerPool:
                 outcomes[endpoint.proc] = reply.outcome
         return [outcomes[proc] for proc in range(case.world.nprocs)]
 
-    def _send(self, endpoint: Endpoint, message: object, world: World | None,
+    def _send(self, endpoint: Endpoint, frame: bytes, world: World | None,
               doing: str) -> None:
         try:
-            send(endpoint.conn, message)
+            endpoint.conn.send_bytes(frame)
         except OSError:
             raise self._died(endpoint, world, doing, {}) from None
 

@@ -116,7 +116,7 @@ class PoolRunner:
                     "print(secrets.token_hex(16))')")
         self._acceptor: Acceptor | None = None
         self._pools: dict[World | None, WorkerPool] = {}
-        self._broken: dict[World, WorkerFailure] = {}
+        self._broken: dict[World | None, WorkerFailure] = {}
         self._tokens = itertools.count()
         self._log_dir = Path(tempfile.mkdtemp(prefix="embedspec-workers-"))
         self._closed = False
@@ -199,11 +199,19 @@ class PoolRunner:
         return self._acceptor
 
     def _start(self, world: World) -> WorkerPool:
-        if world in self._broken:
-            raise self._broken[world]
+        key = None if self.external else world
+        if key in self._broken:
+            raise self._broken[key]
         deadline = time.monotonic() + self.startup_timeout_s
-        pool = self._join_external(deadline) if self.external else self._spawn(world, deadline)
-        self._pools[None if self.external else world] = pool
+        try:
+            pool = self._join_external(deadline) if self.external else self._spawn(world, deadline)
+        except WorkerFailure as failure:
+            # Retrying would fail the same way (a worker cannot set itself up) or wait as
+            # long again for workers that nobody is launching: later cases fail at once.
+            if failure.kind == "setup" or self.external:
+                self._broken[key] = failure
+            raise
+        self._pools[key] = pool
         return pool
 
     def _setup(self, store_path: str | None, sys_path: tuple[str, ...]) -> Setup:
@@ -234,11 +242,9 @@ class PoolRunner:
             pool = WorkerPool(endpoints, label)
             sys_path = tuple(dict.fromkeys(os.path.abspath(p or os.curdir) for p in sys.path))
             pool.setup(self._setup(str(self._log_dir / f"{token}.store"), sys_path), deadline)
-        except WorkerFailure as failure:
+        except WorkerFailure:
             for worker in spawned:
                 worker.kill()
-            if failure.kind == "setup":
-                self._broken[world] = failure
             raise
         return pool
 

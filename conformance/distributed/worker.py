@@ -136,10 +136,11 @@ class Worker:
             groups = self._worlds[case.world] = world_groups(case.world, self.proc, self.nprocs)
         if not groups.member:
             return Done(message.seq, None)
-        torch.random.set_rng_state(message.rng_state)
+        torch.random.set_rng_state(torch.frombuffer(bytearray(message.rng_state),
+                                                    dtype=torch.uint8))
         if torch.cuda.is_available():
             # Every rank seeds its GPU alike, so a layer drawn on CUDA is one table too.
-            digest = hashlib.sha256(message.rng_state.numpy().tobytes()).digest()
+            digest = hashlib.sha256(message.rng_state).digest()
             torch.cuda.manual_seed_all(int.from_bytes(digest[:8], "little"))
         device = torch.device(case.device)
         if device.type == "cuda" and device.index is None:

@@ -91,17 +91,14 @@ def index_shapes(layout: str, *, max_numel: int = MAX_INDEX_NUMEL) -> st.SearchS
 
 def zipf_counts(num_ids: int, total: int, exponent: float = ZIPF_EXPONENT) -> list[int]:
     """How many of ``total`` positions each of ``num_ids`` ranks gets under a Zipf law:
-    rank ``k`` (0-based) has weight ``1 / (k + 1) ** exponent``; positions are dealt by
-    quantiles, so the counts never increase with the rank."""
+    rank ``k`` (0-based) has weight ``1 / (k + 1) ** exponent``. Each rank gets the floor
+    of its share, and the positions left over go one each to the hottest ranks, so the
+    counts never increase with the rank."""
     weights = [1.0 / (k + 1) ** exponent for k in range(num_ids)]
     norm = sum(weights)
-    cumulative, counts, dealt = 0.0, [], 0
-    for w in weights:
-        cumulative += w / norm
-        upto = min(total, round(cumulative * total))
-        counts.append(upto - dealt)
-        dealt = upto
-    counts[0] += total - dealt
+    counts = [math.floor(total * w / norm) for w in weights]
+    for rank in range(total - sum(counts)):
+        counts[rank] += 1
     return counts
 
 
@@ -185,7 +182,8 @@ def index_draws(draw: st.DrawFn, num_embeddings: int, *,
     if any(not 0 <= i < num_embeddings for i in include):
         raise ValueError(f"include={include} holds ids outside [0, {num_embeddings})")
     if include:
-        layouts = tuple(layout for layout in layouts if layout != "empty")
+        unusable = ("empty", "scalar") if len(include) > 1 else ("empty",)
+        layouts = tuple(layout for layout in layouts if layout not in unusable)
         if not layouts:
             raise ValueError("an index tensor that must include ids cannot be empty")
     if num_embeddings == 0:
@@ -193,11 +191,13 @@ def index_draws(draw: st.DrawFn, num_embeddings: int, *,
     dtype = draw(st.sampled_from(dtypes))
     layout = draw(st.sampled_from(layouts))
     distribution = draw(st.sampled_from(distributions))
-    shape = draw(index_shapes(layout, max_numel=max_numel))
+    shape = draw(index_shapes(layout, max_numel=max_numel)
+                 .filter(lambda s: math.prod(s) >= len(include)))
     ids = draw(id_lists(num_embeddings, distribution, math.prod(shape)))
     tensor = _materialise(ids, shape, index_dtype(dtype), layout, num_embeddings)
-    for value in include:
-        flat = draw(st.integers(0, tensor.numel() - 1))
+    positions = draw(st.lists(st.integers(0, max(tensor.numel() - 1, 0)), unique=True,
+                              min_size=len(include), max_size=len(include)))
+    for value, flat in zip(include, positions, strict=True):
         tensor[_flat_position(tensor, flat)] = value
     return IndexDraw(tensor, dtype, layout, distribution)
 

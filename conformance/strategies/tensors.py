@@ -118,7 +118,9 @@ def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> di
     """A full state dict for ``config``'s layer, laid out like the reference layer's.
 
     The embedding table (``weight``) is drawn with :func:`tables`; every other floating
-    entry (a stable layer's ``norm.weight`` and ``norm.bias``) element by element.
+    entry (a stable layer's ``norm.weight`` and ``norm.bias``) element by element, with
+    values of the layer's dtype (so that a float16 layer's float32 norm parameters do
+    not overflow its float16 output).
     """
     from embedspec.conformance.harness import state_layout
 
@@ -127,5 +129,5 @@ def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> di
         if key == "weight" and len(shape) == 2:
             state[key] = draw(tables(shape[0], shape[1], dtype, values))
         else:
-            state[key] = draw(float_tensors(shape, dtype, values))
+            state[key] = draw(float_tensors(shape, config.dtype, values)).to(dtype)
     return state
