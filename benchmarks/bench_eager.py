@@ -7,13 +7,16 @@ backward. The table gives milliseconds per call and the eager speedup over the
 reference and over ``torch.nn`` (``torch.nn.Embedding``, followed by
 ``torch.nn.LayerNorm`` for the stable family; there is no ``torch.nn`` binary layer).
 
-Run: ``python benchmarks/bench_eager.py [--device cuda] [--min-run-time 0.1] [--rounds 3]``.
+Run: ``python benchmarks/bench_eager.py [--device cuda] [--min-run-time 0.1] [--rounds 5]
+[--cpu-time]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import time
+import timeit
 from collections.abc import Callable
 
 import torch
@@ -51,6 +54,8 @@ class Scenario:
     batch: tuple[int, int] = (4, 512)
     #: ``"train"``: forward and forward+backward; ``"inference"``: forward under no_grad.
     mode: str = "train"
+    #: The method called for the forward, per implementation (default ``forward``).
+    methods: tuple[tuple[str, str], ...] = ()
 
 
 V, D = 32000, 512
@@ -66,7 +71,12 @@ SCENARIOS = (
     Scenario("vocab_parallel, 64 added ids",
              VocabParallelConfig(V + 64, D, org_num_embeddings=V)),
     Scenario("binary (latent, straight-through)", BinaryConfig(V, D, padding_idx=0)),
-    Scenario("binary packed (inference)", BinaryConfig(V, D, padding_idx=0), mode="inference"),
+    Scenario("binary inference (eager: forward, ref: forward_packed)",
+             BinaryConfig(V, D, padding_idx=0), mode="inference",
+             methods=(("reference", "forward_packed"),)),
+    Scenario("binary forward_packed (whole table packed)", BinaryConfig(V, D, padding_idx=0),
+             mode="inference", methods=(("eager", "forward_packed"),
+                                        ("reference", "forward_packed"))),
 )
 
 
@@ -110,16 +120,15 @@ def layers_for(scenario: Scenario, device: torch.device) -> dict[str, nn.Module 
     return {"eager": eager, "reference": reference, "torch.nn": plain}
 
 
-def forward_call(layer: nn.Module, scenario: Scenario) -> Callable[[torch.Tensor], object]:
+def forward_call(name: str, layer: nn.Module,
+                 scenario: Scenario) -> Callable[[torch.Tensor], object]:
+    call = getattr(layer, dict(scenario.methods).get(name, "forward"))
     if scenario.mode == "inference":
-        packed_forward = getattr(layer, "forward_packed", None)
-        call = packed_forward if packed_forward is not None else layer
-
         def infer(ids: torch.Tensor) -> object:
             with torch.no_grad():
                 return call(ids)
         return infer
-    return layer
+    return call
 
 
 def forward_backward_call(layer: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]:
@@ -130,7 +139,8 @@ def forward_backward_call(layer: nn.Module) -> Callable[[torch.Tensor, torch.Ten
 
 
 def time_ms(fns: dict[str, Callable[..., object] | None], args: tuple, device: torch.device,
-            min_run_time: float, rounds: int) -> dict[str, float | None]:
+            min_run_time: float, rounds: int,
+            clock: Callable[[], float] = timeit.default_timer) -> dict[str, float | None]:
     """Milliseconds per call of each function: the best over ``rounds`` interleaved rounds
     of the median of a ``blocked_autorange``, so that load from other processes on a
     shared machine biases no implementation more than another."""
@@ -138,7 +148,8 @@ def time_ms(fns: dict[str, Callable[..., object] | None], args: tuple, device: t
     for name, fn in fns.items():
         if fn is not None:
             fn(*args)  # warm-up (and the one-time renorm of every referenced row)
-            timers[name] = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args})
+            timers[name] = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args},
+                                           timer=clock)
     if device.type == "cuda":
         torch.cuda.synchronize()
     best: dict[str, float | None] = dict.fromkeys(fns)
@@ -154,7 +165,8 @@ def ratio(baseline: float | None, eager: float) -> str:
     return "-" if baseline is None else f"{baseline / eager:.2f}x"
 
 
-def run(device: torch.device, min_run_time: float, rounds: int) -> list[list[object]]:
+def run(device: torch.device, min_run_time: float, rounds: int,
+        clock: Callable[[], float]) -> list[list[object]]:
     rows = []
     for scenario in SCENARIOS:
         layers = layers_for(scenario, device)
@@ -162,13 +174,14 @@ def run(device: torch.device, min_run_time: float, rounds: int) -> list[list[obj
         dtype = scenario.config.dtype
         grad = torch.randn(*scenario.batch, scenario.config.embedding_dim, device=device,
                            dtype=dtype)
-        passes = [("fwd", lambda layer, s=scenario: forward_call(layer, s), (ids,))]
+        passes = [("fwd", lambda name, layer, s=scenario: forward_call(name, layer, s), (ids,))]
         if scenario.mode == "train":
-            passes.append(("fwd+bwd", forward_backward_call, (ids, grad)))
+            passes.append(("fwd+bwd", lambda name, layer: forward_backward_call(layer),
+                           (ids, grad)))
         for pass_name, make, args in passes:
-            fns = {name: None if layer is None else make(layer)
+            fns = {name: None if layer is None else make(name, layer)
                    for name, layer in layers.items()}
-            times = time_ms(fns, args, device, min_run_time, rounds)
+            times = time_ms(fns, args, device, min_run_time, rounds, clock)
             eager = times["eager"]
             rows.append([scenario.label, pass_name, f"{eager:.3f}",
                          f"{times['reference']:.3f}",
@@ -182,15 +195,25 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--min-run-time", type=float, default=0.1,
                         help="seconds of timed runs per measurement (default: 0.1)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="interleaved rounds; the best median is kept (default: 3)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved rounds; the best median is kept (default: 5)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="measure this process's CPU time on one thread instead of wall "
+                             "time (steadier on a machine shared with other work)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    clock = timeit.default_timer
+    if args.cpu_time:
+        if device.type != "cpu":
+            parser.error("--cpu-time measures CPU work; use it with --device cpu")
+        torch.set_num_threads(1)
+        clock = time.process_time
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
-          f"float32, ids of shape (batch, seq), V={V}, D={D} unless stated")
+          f"{'CPU' if args.cpu_time else 'wall'} time, float32, ids of shape (batch, seq), "
+          f"V={V}, D={D} unless stated")
     headers = ["case", "pass", "eager ms", "reference ms", "torch.nn ms",
                "vs reference", "vs torch.nn"]
-    print(tabulate(run(device, args.min_run_time, args.rounds), headers=headers,
+    print(tabulate(run(device, args.min_run_time, args.rounds, clock), headers=headers,
                    tablefmt="github"))
     print("speedup = baseline time / eager time (higher is better for eager)")
 

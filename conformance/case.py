@@ -19,7 +19,7 @@ import torch
 from embedspec.backends.contract import Backend, BuildContext
 from embedspec.reference.configs import LayerConfig
 
-Action = Literal["build", "forward", "weight_loader", "packed"]
+Action = Literal["build", "forward", "forward_packed", "weight_loader", "packed"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,14 @@ class Case:
 
     ``states``, ``inputs`` and ``grad_outputs`` hold one entry per process.
     Actions: ``build`` (construct only; for configuration errors), ``forward``
-    (forward, then backward when ``grad_outputs`` is given), ``weight_loader``
+    (forward, then backward when ``grad_outputs`` is given), ``forward_packed``
+    (``layer.forward_packed(indices)``: the binary family's packed path), ``weight_loader``
     (call ``layer.weight_loader(layer.weight, loaded_weight)``), ``packed``
     (call ``layer.packed()`` and report its tensors).
     ``repeat`` runs the forward that many times (determinism checks); every
-    output is kept in ``RankOutcome.extra["outputs"]``.
+    output is kept in ``RankOutcome.extra["outputs"]``. ``write_output`` overwrites
+    every element of the forward output in place after the backward, so a layer whose
+    output aliases its parameters shows it in ``state_after`` (S0.1).
     """
 
     config: LayerConfig
@@ -63,6 +66,7 @@ class Case:
     action: Action = "forward"
     loaded_weight: torch.Tensor | None = None
     repeat: int = 1
+    write_output: bool = False
 
 
 @dataclass
@@ -118,7 +122,7 @@ def execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> R
         if case.states:
             with torch.no_grad():
                 layer.load_state_dict({k: v.to(device) for k, v in case.states[proc].items()})
-        if case.action == "forward":
+        if case.action in ("forward", "forward_packed"):
             _forward(layer, case, proc, device, outcome)
         elif case.action == "weight_loader":
             layer.weight_loader(layer.weight, case.loaded_weight.to(device))
@@ -134,12 +138,14 @@ def execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> R
 def _forward(layer: torch.nn.Module, case: Case, proc: int, device: torch.device,
              outcome: RankOutcome) -> None:
     indices = case.inputs[proc].to(device)
+    call = layer.forward_packed if case.action == "forward_packed" else layer
     outputs = []
     for _ in range(max(1, case.repeat)):
         layer.zero_grad(set_to_none=True)
-        out = layer(indices)
+        out = call(indices)
         outputs.append(out.detach().cpu().clone())
     outcome.output = outputs[-1]
+    outcome.extra["output_device"] = str(out.device)
     if case.repeat > 1:
         outcome.extra["outputs"] = outputs
     if case.grad_outputs is not None:
@@ -148,6 +154,9 @@ def _forward(layer: torch.nn.Module, case: Case, proc: int, device: torch.device
             name: None if p.grad is None else p.grad.detach().cpu().clone()
             for name, p in layer.named_parameters()
         }
+    if case.write_output:
+        with torch.no_grad():
+            out.detach().fill_(float("nan") if out.is_floating_point() else 1)
 
 
 def _as_dict(packed: Any) -> dict[str, torch.Tensor]:

@@ -196,12 +196,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         runs, profile=args.profile, seed=args.seed, device=args.device, versions=versions(),
         machine=machine(args.device), tolerance=tolerance_policy(),
         generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        not_run=not_run,
+        not_run=not_run, divergences=documented_divergences(),
     )
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
     write_json(report, out / "report.json")
     print(f"embedspec report: wrote {out / 'report.md'} and {out / 'report.json'}")
     return 0 if runs else 1
+
+
+def documented_divergences() -> dict[str, tuple]:
+    """The documented departures from the spec of the backends that publish them: the
+    upstream divergences the ``torch_nn`` column must show."""
+    try:
+        from embedspec.backends.torch_nn.divergences import DIVERGENCES
+    except ImportError:
+        return {}
+    return {"torch_nn": DIVERGENCES}
 
 
 def select_backends(entries: list[BackendEntry], requested: str | None

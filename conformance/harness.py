@@ -50,7 +50,7 @@ from embedspec.conformance.case import Case, LocalRunner, RankOutcome, Runner, e
 from embedspec.conformance.repro import reporting
 from embedspec.reference.binary import BinaryEmbedding, pack, unpack
 from embedspec.reference.configs import LayerConfig
-from embedspec.reference.embedding import Embedding
+from embedspec.reference.embedding import RENORM_EPS, Embedding
 from embedspec.reference.init import init_bound
 from embedspec.reference.stable import LAYER_NORM_EPS, StableEmbedding
 from embedspec.reference.validation import normalize_padding_idx
@@ -227,7 +227,7 @@ def _renormalised_alternative(before: torch.Tensor, rows: torch.Tensor, max_norm
     """``before`` rows renormalised in float64 (the other side of an ambiguous decision)."""
     selected = before[rows].to(torch.float64)
     norms = tolerance.row_norms(before[rows], norm_type).unsqueeze(1)
-    return (selected * (max_norm / (norms + 1e-7))).to(before.dtype)
+    return (selected * (max_norm / (norms + RENORM_EPS))).to(before.dtype)
 
 
 def _expected_weight_after(case: Case, actual: RankOutcome, expected: RankOutcome,
@@ -407,6 +407,8 @@ def compare(case: Case, actual: RankOutcome, expected: RankOutcome) -> None:
     _compare_state_meta(actual.state_after, expected.state_after)
     if case.action == "forward":
         _FORWARD_COMPARISONS[case.config.family](case, actual, expected)
+    elif case.action == "forward_packed":
+        _compare_binary(case, actual, expected)
     elif case.action == "packed":
         _compare_packed(case, actual, expected)
     elif case.action != "build":
@@ -556,13 +558,21 @@ def _assert_same_gradient(again: torch.Tensor | None, grad: torch.Tensor | None,
 
 
 def check_packed_agreement(target: Target, case: Case) -> Result:
-    """A binary layer's latent forward equals, bitwise, the dequantised rows of its own
-    ``packed()`` table: ``unpack(qweight)[id] * scale[id]`` cast to the layer dtype (S5)."""
+    """A binary layer's two paths agree bitwise (S5): its latent forward equals its
+    ``forward_packed()`` and the dequantised rows of its own ``packed()`` table,
+    ``unpack(qweight)[id] * scale[id]`` cast to the layer dtype.
+    The result holds the forward outcome as ``actual`` and the packed one as ``expected``."""
     with _reporting(target, case, "check_packed_agreement"):
         forward = run(target, dataclasses.replace(case, action="forward"))
         packed = run(target, dataclasses.replace(case, action="packed", inputs=[]))
+        packed_forward = run(target, dataclasses.replace(case, action="forward_packed",
+                                                         grad_outputs=None))
         assert_no_error(forward, what="the backend's forward")
         assert_no_error(packed, what="the backend's packed()")
+        assert_no_error(packed_forward, what="the backend's forward_packed()")
+        assert_exact(packed_forward.output, forward.output,
+                     what="forward_packed() output (the runner must support the "
+                          "'forward_packed' action) vs the latent forward")
         table = packed.extra["packed"]
         dim = case.config.embedding_dim
         ids = _ids(case)

@@ -171,6 +171,7 @@ def _what_runs(case: Case) -> str:
         "build": "layer = backend.build(config, context)",
         "forward": "layer.load_state_dict(state); output = layer(indices)"
                    + ("; output.backward(grad_output)" if case.grad_outputs is not None else ""),
+        "forward_packed": "layer.load_state_dict(state); output = layer.forward_packed(indices)",
         "packed": "layer.load_state_dict(state); layer.packed()",
         "weight_loader": "layer.weight_loader(layer.weight, loaded_weight)",
     }

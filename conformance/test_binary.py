@@ -41,8 +41,8 @@ def test_packed_layout(target, dtype, data):
 @pytest.mark.parametrize("dtype", xs.DTYPE_NAMES)
 @given(data=st.data())
 def test_latent_forward_agrees_with_packed_table(target, dtype, data):
-    """The latent forward equals, bitwise, the dequantised rows of the layer's own
-    packed table."""
+    """The latent forward equals, bitwise, ``forward_packed`` and the dequantised rows of
+    the layer's own packed table."""
     config = data.draw(xs.binary_configs(dtype, centre=None), label="config")
     state = data.draw(xs.states(config), label="state")
     indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")

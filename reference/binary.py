@@ -140,7 +140,7 @@ class _StraightThroughBinary(torch.autograd.Function):
         sums = torch.zeros((num_embeddings, embedding_dim), dtype=torch.float64,
                            device=grad_output.device)
         sums.index_add_(0, ids.reshape(-1).long(),
-                        grad_output.reshape(-1, embedding_dim).to(torch.float64))
+                        grad_output.reshape(ids.numel(), embedding_dim).to(torch.float64))
         grad_weight = sums * scale.to(torch.float64).unsqueeze(1)
         if ctx.padding_idx is not None:
             grad_weight[ctx.padding_idx] = 0.0

@@ -80,7 +80,9 @@ def renorm_shard_(weight: torch.Tensor, rows: torch.Tensor, norms: torch.Tensor,
     exceeds = norms > max_norm
     if not bool(exceeds.any()):
         return
-    factors = (max_norm / (norms[exceeds] + RENORM_EPS)).to(weight.dtype)
+    # A tensor numerator keeps the division correctly rounded (scalar / tensor is not).
+    factors = (torch.full_like(norms[exceeds], max_norm) / (norms[exceeds] + RENORM_EPS))
+    factors = factors.to(weight.dtype)
     picked = rows[exceeds]
     with torch.no_grad():
         weight[picked] = weight[picked] * factors.unsqueeze(1)

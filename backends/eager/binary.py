@@ -97,6 +97,13 @@ def unpack_signs(qweight: torch.Tensor, embedding_dim: int) -> torch.Tensor:
     return signs.view(rows, width * BITS_PER_BYTE)[:, :embedding_dim]
 
 
+def dequantise(qweight: torch.Tensor, scale: torch.Tensor, embedding_dim: int,
+               dtype: torch.dtype) -> torch.Tensor:
+    """Rows ``(R, D)`` of packed rows ``(R, ceil(D/8))`` and their scales ``(R,)``:
+    ``(+1 if bit else -1) * scale`` in float32 (exact), cast to ``dtype``."""
+    return (unpack_signs(qweight, embedding_dim) * scale.unsqueeze(1)).to(dtype)
+
+
 def table_centre(weight: torch.Tensor) -> torch.Tensor:
     """The float64 mean of every stored entry (0 for an empty table), a 0-d tensor."""
     if weight.numel() == 0:
@@ -147,8 +154,7 @@ class _StraightThroughLookup(torch.autograd.Function):
         ctx.padding_idx = padding_idx
         ctx.weight_shape = weight.shape
         ctx.weight_dtype = weight.dtype
-        rows = unpack_signs(qweight, weight.shape[1]) * scale.unsqueeze(1)
-        return rows.to(weight.dtype)
+        return dequantise(qweight, scale, weight.shape[1], weight.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -167,7 +173,8 @@ class _StraightThroughLookup(torch.autograd.Function):
 class EagerBinaryEmbedding(nn.Module):
     """A binary embedding (S5) with a latent float ``weight`` ``(V, D)`` drawn from N(0, 1),
     padding row zeroed. ``forward`` is trainable (straight-through); :meth:`packed` returns
-    the normative packed form. State dict: ``weight`` only."""
+    the normative packed form and :meth:`forward_packed` looks ids up in it. State dict:
+    ``weight`` only."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  centre: bool = False, dtype: torch.dtype | None = torch.float32, *,
@@ -199,6 +206,17 @@ class EagerBinaryEmbedding(nn.Module):
     def packed(self) -> PackedBinary:
         """The packed form of the current latent weight (S5), freshly computed."""
         return pack(self.weight, self.padding_idx, centre=self.centre)
+
+    def forward_packed(self, input: torch.Tensor) -> torch.Tensor:
+        """Look ``input`` up in :meth:`packed` (the whole table packed); no gradient.
+        Bitwise equal to :meth:`forward`."""
+        ids = check_ids(input, self.num_embeddings)
+        flat = ids.reshape(-1).to(device=self.weight.device, dtype=torch.int64)
+        with torch.no_grad():
+            qweight, scale = self.packed()
+            rows = dequantise(qweight.index_select(0, flat), scale.index_select(0, flat),
+                              self.embedding_dim, self.dtype)
+        return rows.view(*ids.shape, self.embedding_dim)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         ids = check_ids(input, self.num_embeddings)

@@ -167,6 +167,8 @@ class WorkerPool:
         self.label = label
         self._seq = 0
         self._shut_down = False
+        #: True while a case is out: an interruption then leaves the workers mid-case.
+        self.in_flight = False
 
     @property
     def nprocs(self) -> int:
@@ -200,10 +202,12 @@ class WorkerPool:
                             "case must be picklable: no lambdas or local functions)") from exc
         self._seq += 1
         frame = encode(RunCase(self._seq, payload, torch.random.get_rng_state().numpy().tobytes()))
+        self.in_flight = True
         for endpoint in self.endpoints:
             self._send(endpoint, frame, case.world, f"receiving case {self._seq}")
         answers = self._collect(time.monotonic() + timeout_s, case.world,
                                 f"running case {self._seq}")
+        self.in_flight = False
         outcomes: dict[int, RankOutcome] = {}
         for endpoint, reply in answers.items():
             if isinstance(reply, Fatal):

@@ -151,14 +151,21 @@ class PoolRunner:
         try:
             return pool.run(case, self.timeout_s)
         except WorkerFailure as failure:
-            self._pools.pop(key, None)
-            pool.close(graceful=False)
+            self._discard(key, pool)
             note = ("the external workers were disconnected; the next case waits for "
                     "torchrun to relaunch them" if self.external else
                     f"the pool of world {case.world} was killed; the next case starts "
                     "a new one")
             failure.add_note(note)
             raise
+        except BaseException:
+            if pool.in_flight:  # interrupted while the workers run the case
+                self._discard(key, pool)
+            raise
+
+    def _discard(self, key: World | None, pool: WorkerPool) -> None:
+        self._pools.pop(key, None)
+        pool.close(graceful=False)
 
     def close(self) -> None:
         """Shut every pool down; no worker process remains afterwards."""
@@ -234,6 +241,7 @@ class PoolRunner:
                             f"{worker.log_tail()}")
             return None
 
+        endpoints = []
         try:
             endpoints = acceptor.collect(token, world.nprocs, deadline, exited)
             by_pid = {worker.pid: worker for worker in spawned}
@@ -243,6 +251,8 @@ class PoolRunner:
             sys_path = tuple(dict.fromkeys(os.path.abspath(p or os.curdir) for p in sys.path))
             pool.setup(self._setup(str(self._log_dir / f"{token}.store"), sys_path), deadline)
         except WorkerFailure:
+            for endpoint in endpoints:
+                endpoint.conn.close()
             for worker in spawned:
                 worker.kill()
             raise

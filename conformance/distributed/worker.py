@@ -45,6 +45,7 @@ from embedspec.conformance.distributed.messages import (
     RunCase,
     Setup,
     Shutdown,
+    encode,
     parse_address,
     receive,
     send,
@@ -63,8 +64,8 @@ def read_authkey() -> bytes:
     except ValueError:
         key = b""
     if not key:
-        raise SystemExit(f"{AUTHKEY_ENV} must hold the driver's connection secret as hex "
-                         "(the driver prints it when it starts listening)")
+        raise SystemExit(f"{AUTHKEY_ENV} must hold the driver's connection secret as hex: "
+                         "export the same value for the driver and every worker")
     return key
 
 
@@ -158,11 +159,13 @@ class Worker:
                 return 0
             try:
                 reply = self.run(message)
-                send(self.conn, reply)
-            except (BrokenPipeError, ConnectionResetError):
-                return EXIT_DRIVER_GONE
+                frame = encode(reply)
             except Exception:
-                send(self.conn, Fatal(getattr(message, "seq", -1), traceback.format_exc()))
+                frame = encode(Fatal(getattr(message, "seq", -1), traceback.format_exc()))
+            try:
+                self.conn.send_bytes(frame)
+            except OSError:
+                return EXIT_DRIVER_GONE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,6 +78,7 @@ def render_markdown(report: Report) -> str:
         "## Compatibility\n\n" + _table(report) + "\n\n" + LEGEND,
         "## Tolerance policy\n\n" + (report.tolerance or "(embedspec.conformance.tolerance is "
                                      "not available in this installation)"),
+        _divergences(report),
         _failures(report),
         _expected(report),
         _stopped(report),
@@ -126,6 +127,37 @@ def _table(report: Report) -> str:
 
 def _in_features(row: tuple[str, str]) -> bool:
     return row[1] in FEATURES.get(row[0], ())
+
+
+def _divergences(report: Report) -> str:
+    """Per backend with documented divergences: which ones the run shows, and the
+    failures none of them explains."""
+    blocks = []
+    for backend, unexplained in report.undocumented.items():
+        rows = []
+        for check in (c for c in report.divergences if c.backend == backend):
+            where = ", ".join(f"{family} / {feature}" for family, feature in check.rows)
+            if check.dtypes:
+                where += f" ({', '.join(check.dtypes)})"
+            shown = f"yes ({len(check.failing)} failing tests)" if check.shown else "no"
+            rows.append([check.id, check.rule, where, shown, check.description])
+        lines = [f"### {backend}", "",
+                 tabulate(rows, headers=["divergence", "rule", "rows", "shown", "what"],
+                          tablefmt="github"), ""]
+        if unexplained:
+            lines.append(f"Failures that no documented divergence explains "
+                         f"({len(unexplained)}):")
+            lines.append("")
+            for result in unexplained:
+                link = failure_anchor(backend, (result.family or "", result.feature or ""))
+                lines.append(f"- [`{result.id}`](#{link}): {result.message}")
+        else:
+            lines.append("Every failure is explained by a documented divergence.")
+        blocks.append("\n".join(lines))
+    if not blocks:
+        return ""
+    return ("## Documented divergences\n\nDepartures of a backend from the spec that its "
+            "documentation lists, checked against its failures.\n\n" + "\n\n".join(blocks))
 
 
 def _failures(report: Report) -> str:

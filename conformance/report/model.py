@@ -9,9 +9,9 @@ are marked "crash" or "timeout" with the number of tests left.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from embedspec.backends.contract import FEATURES
 from embedspec.conformance.results import OUTCOMES, RunResults, TestResult
@@ -80,6 +80,26 @@ class Column:
 
 
 @dataclass
+class DivergenceCheck:
+    """A documented departure of a backend from the spec, and the failures it explains.
+
+    ``shown`` says whether the report shows it: some failing test of this backend lies
+    in its rows (and dtypes)."""
+
+    backend: str
+    id: str
+    rule: str
+    description: str
+    rows: list[tuple[str, str]]
+    dtypes: list[str]
+    failing: list[str] = field(default_factory=list)
+
+    @property
+    def shown(self) -> bool:
+        return bool(self.failing)
+
+
+@dataclass
 class Report:
     profile: str
     seed: int
@@ -94,6 +114,10 @@ class Report:
     cells: dict[tuple[str, str], dict[str, Cell]]
     #: backends that were not run, with the reason
     not_run: list[tuple[str, str]] = field(default_factory=list)
+    #: documented divergences of the backends that publish them
+    divergences: list[DivergenceCheck] = field(default_factory=list)
+    #: per backend with documented divergences: its failing tests that none explains
+    undocumented: dict[str, list[TestResult]] = field(default_factory=dict)
 
     def cell(self, row: tuple[str, str], backend: str) -> Cell:
         return self.cells[row][backend]
@@ -101,9 +125,16 @@ class Report:
 
 def build_report(runs: Sequence[BackendRun], *, profile: str, seed: int, device: str,
                  versions: dict[str, str], machine: dict[str, object], tolerance: str | None,
-                 generated: str, not_run: Iterable[tuple[str, str]] = ()) -> Report:
+                 generated: str, not_run: Iterable[tuple[str, str]] = (),
+                 divergences: Mapping[str, Sequence[Any]] | None = None) -> Report:
     """Aggregate the runs; rows are every feature of FEATURES, in its order, then any
-    other (family, feature) a result names."""
+    other (family, feature) a result names.
+
+    ``divergences`` maps a backend to its documented departures from the spec (objects
+    with ``id``, ``rule``, ``description``, ``rows``, ``dtypes`` and
+    ``applies_to(family, feature, dtype)``, e.g. ``embedspec.backends.torch_nn.DIVERGENCES``);
+    the report checks each failure of that backend against them.
+    """
     rows: list[tuple[str, str]] = [(f, feat) for f, feats in FEATURES.items() for feat in feats]
     for run in runs:
         for family, feature in _keys(run):
@@ -126,9 +157,35 @@ def build_report(runs: Sequence[BackendRun], *, profile: str, seed: int, device:
             running=results.running if results else None,
             output_tail=run.output_tail,
         ))
+    checks, undocumented = _check_divergences(runs, divergences or {})
     return Report(profile=profile, seed=seed, device=device, versions=versions,
                   machine=machine, tolerance=tolerance, generated=generated, columns=columns,
-                  rows=rows, cells=cells, not_run=list(not_run))
+                  rows=rows, cells=cells, not_run=list(not_run), divergences=checks,
+                  undocumented=undocumented)
+
+
+def _check_divergences(runs: Sequence[BackendRun], divergences: Mapping[str, Sequence[Any]]
+                       ) -> tuple[list[DivergenceCheck], dict[str, list[TestResult]]]:
+    checks: list[DivergenceCheck] = []
+    undocumented: dict[str, list[TestResult]] = {}
+    for run in runs:
+        documented = divergences.get(run.name)
+        if not documented or run.results is None:
+            continue
+        own = [DivergenceCheck(run.name, d.id, d.rule, d.description, list(d.rows),
+                               list(d.dtypes)) for d in documented]
+        undocumented[run.name] = []
+        for result in run.results.tests:
+            if result.outcome not in ("failed", "error") or result.family is None:
+                continue
+            explaining = [check for check, d in zip(own, documented, strict=True)
+                          if d.applies_to(result.family, result.feature, result.dtype)]
+            for check in explaining:
+                check.failing.append(result.id)
+            if not explaining:
+                undocumented[run.name].append(result)
+        checks += own
+    return checks, undocumented
 
 
 def _mark_unfinished(run: BackendRun, rows: list[tuple[str, str]],

@@ -67,6 +67,7 @@ def test_forward_equals_the_lookup_of_the_packed_table(dtype: torch.dtype, centr
     expected = (unpack_signs(qweight, 19) * scale.unsqueeze(1))[ids].to(dtype)
     assert out.dtype == dtype
     assert torch.equal(out, expected)
+    assert torch.equal(layer.forward_packed(ids), out)
     assert torch.equal(out[0, 0], torch.zeros(19, dtype=dtype))
     assert not torch.signbit(out[0, 0]).any()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from embedspec.backends.contract import FEATURES
 from embedspec.conformance.report import build_report, render_markdown, report_to_json
@@ -17,6 +18,25 @@ from embedspec.conformance.report.model import UNMARKED
 from .synthetic import REPRO, crashed_run, ok_run, result, timed_out_run
 
 
+@dataclass(frozen=True)
+class _Divergence:
+    id: str
+    rule: str
+    description: str
+    rows: tuple[tuple[str, str], ...]
+    dtypes: tuple[str, ...] = ()
+
+    def applies_to(self, family: str, feature: str, dtype: str) -> bool:
+        return (family, feature) in self.rows and (not self.dtypes or dtype in self.dtypes)
+
+
+DIVERGENCES = {"eager": (
+    _Divergence("D-renorm-half", "S1.2", "renorm in float16 differs",
+                (("embedding", "max_norm"),), ("float16",)),
+    _Divergence("D-never-seen", "S0.3", "ids wrap around", (("embedding", "errors"),)),
+)}
+
+
 def _report(runs=None, not_run=()):
     runs = runs if runs is not None else [ok_run(), crashed_run(), timed_out_run()]
     return build_report(
@@ -25,7 +45,7 @@ def _report(runs=None, not_run=()):
                   "hypothesis": "6.170.15"},
         machine={"platform": "Linux-test", "architecture": "x86_64", "cpu_count": 2},
         tolerance="TOLERANCE POLICY TEXT", generated="2026-01-01 00:00 UTC",
-        not_run=not_run)
+        not_run=not_run, divergences=DIVERGENCES)
 
 
 def test_rows_are_every_feature_in_order_and_columns_the_runs():
@@ -132,6 +152,27 @@ def test_failures_section_lists_failing_tests_with_their_repro():
     assert "`test_vocab_parallel_forward.py::test_b`" in crashes
     assert "no result after 5 s" in crashes
     assert "test_gone.py::test_x" in md.split("## Stale expectations", 1)[1]
+
+
+def test_documented_divergences_are_checked_against_the_failures():
+    report = _report()
+    checks = {c.id: c for c in report.divergences}
+    assert checks["D-renorm-half"].failing == ["test_embedding_max_norm.py::test_renorm[float16]"]
+    assert checks["D-renorm-half"].shown and not checks["D-never-seen"].shown
+    assert list(report.undocumented) == ["eager"]  # only backends with divergences
+    assert report.undocumented["eager"] == []  # the xpass is not a failure of the backend
+    run = ok_run()
+    run.results.tests.append(result("test_b.py::test_new", "binary", "forward", "failed",
+                                    message="AssertionError: new"))
+    report = _report([run])
+    assert [r.id for r in report.undocumented["eager"]] == ["test_b.py::test_new"]
+    md = render_markdown(report)
+    section = md.split("## Documented divergences", 1)[1].split("\n## ", 1)[0]
+    assert _table_row(section, "D-renorm-half", "S1.2")[:2] == [
+        "embedding / max_norm (float16)", "yes (1 failing tests)"]
+    assert _table_row(section, "D-never-seen", "S0.3")[1] == "no"
+    link = failure_anchor("eager", ("binary", "forward"))
+    assert f"- [`test_b.py::test_new`](#{link}): AssertionError: new" in section
 
 
 def test_not_run_backends_are_listed():

@@ -96,7 +96,7 @@ def test_a_passing_snippet_runs_clean():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("check", ["error", "initialisation", "packed_agreement"])
+@pytest.mark.parametrize("check", ["error", "initialisation", "repeatable"])
 def test_every_check_writes_a_runnable_call(check):
     """The snippet calls the check that failed with its options (a passing run)."""
     cases = {
@@ -105,13 +105,13 @@ def test_every_check_writes_a_runnable_call(check):
         "initialisation": (harness.make_case(EmbeddingConfig(64, 4, padding_idx=1,
                                                              init="xavier_uniform"),
                                              action="build"), {"seed": 3}),
-        "packed_agreement": (harness.make_case(BinaryConfig(3, 11, padding_idx=0),
-                                               {"weight": torch.randn(3, 11)},
-                                               torch.tensor([[0, 2], [1, 1]])), {}),
+        "repeatable": (harness.make_case(BinaryConfig(3, 11, padding_idx=0),
+                                         {"weight": torch.randn(3, 11)},
+                                         torch.tensor([[0, 2], [1, 1]]), repeat=2), {}),
     }
     case, options = cases[check]
     name = {"error": "check_error", "initialisation": "check_initialisation",
-            "packed_agreement": "check_packed_agreement"}[check]
+            "repeatable": "check_repeatable"}[check]
     snippet = repro_snippet(case, "reference", check=name, options=options)
     assert f"harness.{name}(target, case" in snippet
     exec(snippet, {"__name__": "repro"})

@@ -313,3 +313,56 @@ def test_binary_padding_row_scale_is_exact():
     assert bound.allowed((2,)).tolist()[0] == 0.0
     output = tolerance.binary_output(torch.tensor([0.0, 2.0]), 5, dtype=torch.float16)
     assert output.rows(torch.tensor([0, 0])).allowed((2, 5)).abs().sum() == 0
+
+
+# -- statistics of initialisation ---------------------------------------------------------
+
+
+def _sample(scheme: str, rows: int, cols: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    from embedspec.reference.init import init_weight_
+
+    generator = torch.Generator().manual_seed(seed)
+    return init_weight_(torch.empty(rows, cols, dtype=dtype), scheme, generator=generator)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("scheme", ["normal", "xavier_uniform", "scaled_normal"])
+def test_statistical_checks_accept_every_seed_of_the_right_law(scheme, dtype):
+    from embedspec.conformance.harness import assert_follows, scheme_distribution
+
+    law = scheme_distribution(scheme, 96, 64)
+    for seed in range(25):
+        assert_follows(_sample(scheme, 96, 64, seed, dtype), law,
+                       alpha=tolerance.STATISTICAL_ALPHA)
+
+
+@pytest.mark.parametrize(("drawn", "claimed"), [
+    ("normal", "scaled_normal"), ("scaled_normal", "normal"), ("xavier_uniform", "normal"),
+    ("normal", "xavier_uniform"), ("scaled_normal", "xavier_uniform"),
+])
+def test_statistical_checks_reject_another_law(drawn, claimed):
+    from embedspec.conformance.harness import assert_follows, scheme_distribution
+
+    with pytest.raises(AssertionError, match=claimed):
+        assert_follows(_sample(drawn, 96, 64, 0), scheme_distribution(claimed, 96, 64),
+                       alpha=tolerance.STATISTICAL_ALPHA)
+
+
+def test_statistical_checks_reject_a_shifted_or_constant_table():
+    from embedspec.conformance.harness import assert_follows, scheme_distribution
+
+    law = scheme_distribution("normal", 96, 64)
+    with pytest.raises(AssertionError, match="mean"):
+        assert_follows(_sample("normal", 96, 64, 0) + 0.2, law,
+                       alpha=tolerance.STATISTICAL_ALPHA)
+    with pytest.raises(AssertionError):
+        assert_follows(torch.full((96, 64), 0.5), law, alpha=tolerance.STATISTICAL_ALPHA)
+
+
+def test_kolmogorov_pvalue_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from embedspec.conformance.harness import kolmogorov_pvalue
+
+    for n, statistic in ((100, 0.05), (1000, 0.03), (5000, 0.02), (6000, 0.04)):
+        exact = scipy_stats.kstwo.sf(statistic, n)
+        assert math.isclose(kolmogorov_pvalue(statistic, n), exact, rel_tol=0.05, abs_tol=1e-12)

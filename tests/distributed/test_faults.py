@@ -9,13 +9,14 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
 from embedspec.conformance.case import Case, World
 from embedspec.conformance.distributed import PoolRunner, WorkerFailure
 from embedspec.reference import vocab_parallel as ref_vocab
-from embedspec.reference.configs import VocabParallelConfig
+from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
 
 from .conftest import ROOT, process_alive
 from .faulty import DIE_DIM, HANG_DIM, RAISE_DIM
@@ -90,6 +91,16 @@ def test_a_rank_that_hangs_times_out_with_its_stack(runner: PoolRunner) -> None:
     assert_correct(runner)
 
 
+def test_a_case_that_cannot_be_sent_is_refused_in_the_driver(runner: PoolRunner) -> None:
+    assert_correct(runner)
+    pids = runner.worker_pids()
+    config = ShardedConfig(6, 4, init=lambda weight: weight.fill_(1.0))
+    with pytest.raises(TypeError, match="picklable"):
+        runner.run(Case(config, inputs=[INPUT] * 2, world=WORLD))
+    assert runner.worker_pids() == pids
+    assert_correct(runner)
+
+
 def test_a_backend_that_cannot_load_fails_fast_with_the_reason() -> None:
     with PoolRunner("tests.distributed.no_such_module:Backend", timeout_s=TIMEOUT_S) as runner:
         with pytest.raises(WorkerFailure) as failure:
@@ -118,7 +129,7 @@ DRIVER = textwrap.dedent("""
     import sys, torch
     from embedspec.conformance.case import Case, World
     from embedspec.conformance.distributed import PoolRunner
-    from embedspec.reference.configs import VocabParallelConfig
+    from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
     runner = PoolRunner("distributed", timeout_s=60)
     runner.run(Case(VocabParallelConfig(8, 4, padding_size=2),
                     inputs=[torch.tensor([1, 2])] * 2, world=World(2)))
@@ -128,18 +139,20 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def test_no_worker_remains_after_the_driver_exits_without_closing() -> None:
+def test_no_worker_remains_after_the_driver_exits_without_closing(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", DRIVER, "exit"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=dict(os.environ, TMPDIR=str(tmp_path)))
     assert done.returncode == 0, done.stderr
     pids = [int(pid) for pid in done.stdout.split()]
     assert len(pids) == 2
     assert not any(process_alive(pid) for pid in pids)
+    assert list(tmp_path.iterdir()) == [], "the workers' log folder must be removed at exit"
 
 
-def test_no_worker_remains_after_the_driver_is_killed() -> None:
+def test_no_worker_remains_after_the_driver_is_killed(tmp_path: Path) -> None:
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, "wait"], cwd=ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, TMPDIR=str(tmp_path)))
     try:
         pids = [int(pid) for pid in driver.stdout.readline().split()]
         assert len(pids) == 2 and all(process_alive(pid) for pid in pids)

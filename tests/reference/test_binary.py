@@ -279,3 +279,9 @@ def test_forward_is_deterministic() -> None:
     for _ in range(3):
         assert torch.equal(layer(ids), first)
         assert torch.equal(layer.forward_packed(ids), first)
+
+
+def test_backward_with_zero_embedding_dim_gives_an_empty_gradient():
+    layer = BinaryEmbedding(7, 0)
+    layer(torch.tensor([1, 2])).backward(torch.zeros(2, 0))
+    assert layer.weight.grad.shape == (7, 0)
