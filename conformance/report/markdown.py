@@ -139,7 +139,7 @@ def _divergences(report: Report) -> str:
             where = ", ".join(f"{family} / {feature}" for family, feature in check.rows)
             if check.dtypes:
                 where += f" ({', '.join(check.dtypes)})"
-            shown = f"yes ({len(check.failing)} failing tests)" if check.shown else "no"
+            shown = f"yes: {len(check.failing)} failing tests in its rows" if check.shown else "no"
             rows.append([check.id, check.rule, where, shown, check.description])
         lines = [f"### {backend}", "",
                  tabulate(rows, headers=["divergence", "rule", "rows", "shown", "what"],

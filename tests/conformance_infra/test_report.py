@@ -169,7 +169,7 @@ def test_documented_divergences_are_checked_against_the_failures():
     md = render_markdown(report)
     section = md.split("## Documented divergences", 1)[1].split("\n## ", 1)[0]
     assert _table_row(section, "D-renorm-half", "S1.2")[:2] == [
-        "embedding / max_norm (float16)", "yes (1 failing tests)"]
+        "embedding / max_norm (float16)", "yes: 1 failing tests in its rows"]
     assert _table_row(section, "D-never-seen", "S0.3")[1] == "no"
     link = failure_anchor("eager", ("binary", "forward"))
     assert f"- [`test_b.py::test_new`](#{link}): AssertionError: new" in section
