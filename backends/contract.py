@@ -49,6 +49,15 @@ FEATURES: Mapping[str, tuple[str, ...]] = {
 }
 assert set(FEATURES) == set(FAMILIES)
 
+#: Features that only a world of several processes can exercise (ranks or replicas).
+MULTI_PROCESS_FEATURES: Mapping[str, tuple[str, ...]] = {"sharded": ("data_parallel",)}
+
+
+def single_process_features(family: str) -> tuple[str, ...]:
+    """The features of ``family`` that a single-process backend can exercise."""
+    excluded = MULTI_PROCESS_FEATURES.get(family, ())
+    return tuple(f for f in FEATURES[family] if f not in excluded)
+
 DTYPES: Mapping[str, torch.dtype] = {
     "float32": torch.float32,
     "float64": torch.float64,

@@ -23,6 +23,7 @@ from embedspec.backends.contract import (
     Backend,
     BuildContext,
     Capabilities,
+    single_process_features,
 )
 from embedspec.reference.binary import BinaryEmbedding
 from embedspec.reference.collectives import Collectives
@@ -71,8 +72,11 @@ class ReferenceBackend(Backend):
         return Availability.yes()
 
     def capabilities(self) -> Capabilities:
-        row = {"features": "all", "dtypes": list(DTYPES), "devices": devices()}
-        return Capabilities.declare({family: row for family in FEATURES})
+        return Capabilities.declare({
+            family: {"features": single_process_features(family), "dtypes": list(DTYPES),
+                     "devices": devices()}
+            for family in FEATURES
+        })
 
     def build(self, config: LayerConfig, context: BuildContext) -> nn.Module:
         if context.dp_size != 1:

@@ -21,7 +21,8 @@ from embedspec.conformance.strategies.parallel import (
     world_draws,
     worlds_for,
 )
-from embedspec.conformance.worlds import check_world, forward_case
+from embedspec.conformance.world_states import forward_case
+from embedspec.conformance.worlds import check_world
 from hypothesis import given
 from hypothesis import strategies as st
 

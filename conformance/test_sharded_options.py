@@ -10,7 +10,8 @@ from embedspec.conformance import harness
 from embedspec.conformance.case import World
 from embedspec.conformance.strategies import DTYPE_NAMES
 from embedspec.conformance.strategies.parallel import sharded_scenarios, worlds_for
-from embedspec.conformance.worlds import check_world, forward_case
+from embedspec.conformance.world_states import forward_case
+from embedspec.conformance.worlds import check_world
 from hypothesis import given
 from hypothesis import strategies as st
 

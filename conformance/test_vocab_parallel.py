@@ -20,11 +20,8 @@ from embedspec.conformance.strategies.parallel import (
     world_draws,
     worlds_for,
 )
-from embedspec.conformance.worlds import (
-    check_world,
-    forward_case,
-    process_states,
-)
+from embedspec.conformance.world_states import forward_case, process_states
+from embedspec.conformance.worlds import check_world
 from embedspec.reference.configs import VocabParallelConfig
 from hypothesis import given
 from hypothesis import strategies as st

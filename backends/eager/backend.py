@@ -19,6 +19,7 @@ from embedspec.backends.contract import (
     Backend,
     BuildContext,
     Capabilities,
+    single_process_features,
 )
 from embedspec.reference.configs import (
     BinaryConfig,
@@ -36,9 +37,6 @@ from .kernels import EagerKernels
 from .sharded import EagerShardedEmbedding
 from .stable import EagerStableEmbedding
 from .vocab_parallel import EagerVocabParallelEmbedding
-
-#: Features that need more than one process (a world of several ranks or replicas).
-MULTI_PROCESS_FEATURES: Mapping[str, tuple[str, ...]] = {"sharded": ("data_parallel",)}
 
 #: The layer class built for each configuration type.
 LAYERS: Mapping[type[LayerConfig], Callable[..., nn.Module]] = {
@@ -60,11 +58,11 @@ def capability_table(devices: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     that a single process can exercise, every dtype, on ``devices``."""
     return {
         family: {
-            "features": [f for f in features if f not in MULTI_PROCESS_FEATURES.get(family, ())],
+            "features": list(single_process_features(family)),
             "dtypes": list(DTYPES),
             "devices": list(devices),
         }
-        for family, features in FEATURES.items()
+        for family in FEATURES
     }
 
 

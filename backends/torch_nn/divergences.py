@@ -101,8 +101,15 @@ DIVERGENCES: tuple[Divergence, ...] = (
         "D-stable-norm-dtype", "S2",
         "the stable layer norm runs in the global default dtype (bitsandbytes), so float64 "
         "weights are normalised in float32",
-        (("stable", "forward"), ("stable", "max_norm"), ("stable", "backward")),
+        (("stable", "forward"), ("stable", "padding_idx"), ("stable", "max_norm"),
+         ("stable", "backward"), ("stable", "init")),
         ("float64",),
+    ),
+    Divergence(
+        "D-sparse-0d-padding", "S1.4",
+        "with sparse=True and a padding_idx, the backward of a 0-d index raises IndexError "
+        "('too many indices for tensor of dimension 0'); a 1-element index works",
+        (("embedding", "sparse"),),
     ),
 )
 

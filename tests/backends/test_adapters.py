@@ -428,6 +428,16 @@ def show_stable_norm_dtype(family: str) -> None:
         assert (adapter64(ids) - expected).abs().max().item() < 1e-12
 
 
+def show_sparse_0d_padding(family: str) -> None:
+    config = _config(family, sparse=True, padding_idx=1)
+    reference, adapter = _pair(config, seed=4)
+    with pytest.raises(IndexError, match="too many indices"):
+        adapter(torch.tensor(2)).sum().backward()
+    adapter(torch.tensor([2])).sum().backward()  # the same id as a 1-element index works
+    reference(torch.tensor(2)).sum().backward()
+    assert reference.weight.grad.coalesce().indices().tolist() == [[2]]
+
+
 DEMONSTRATIONS: dict[str, Callable[[str], None]] = {
     "D-index-dtype": show_index_dtype,
     "D-error-atomicity": show_error_atomicity,
@@ -437,6 +447,7 @@ DEMONSTRATIONS: dict[str, Callable[[str], None]] = {
     "D-norm-type-value": show_norm_type_value,
     "D-sparse-freq": show_sparse_freq,
     "D-stable-norm-dtype": show_stable_norm_dtype,
+    "D-sparse-0d-padding": show_sparse_0d_padding,
 }
 
 DIVERGENCE_FAMILIES = sorted({(d.id, family) for d in DIVERGENCES for family, _ in d.rows})

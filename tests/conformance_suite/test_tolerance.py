@@ -328,7 +328,7 @@ def _sample(scheme: str, rows: int, cols: int, seed: int, dtype=torch.float32) -
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("scheme", ["normal", "xavier_uniform", "scaled_normal"])
 def test_statistical_checks_accept_every_seed_of_the_right_law(scheme, dtype):
-    from embedspec.conformance.harness import assert_follows, scheme_distribution
+    from embedspec.conformance.init_statistics import assert_follows, scheme_distribution
 
     law = scheme_distribution(scheme, 96, 64)
     for seed in range(25):
@@ -341,7 +341,7 @@ def test_statistical_checks_accept_every_seed_of_the_right_law(scheme, dtype):
     ("normal", "xavier_uniform"), ("scaled_normal", "xavier_uniform"),
 ])
 def test_statistical_checks_reject_another_law(drawn, claimed):
-    from embedspec.conformance.harness import assert_follows, scheme_distribution
+    from embedspec.conformance.init_statistics import assert_follows, scheme_distribution
 
     with pytest.raises(AssertionError, match=claimed):
         assert_follows(_sample(drawn, 96, 64, 0), scheme_distribution(claimed, 96, 64),
@@ -349,7 +349,7 @@ def test_statistical_checks_reject_another_law(drawn, claimed):
 
 
 def test_statistical_checks_reject_a_shifted_or_constant_table():
-    from embedspec.conformance.harness import assert_follows, scheme_distribution
+    from embedspec.conformance.init_statistics import assert_follows, scheme_distribution
 
     law = scheme_distribution("normal", 96, 64)
     with pytest.raises(AssertionError, match="mean"):
@@ -361,7 +361,7 @@ def test_statistical_checks_reject_a_shifted_or_constant_table():
 
 def test_kolmogorov_pvalue_matches_scipy():
     scipy_stats = pytest.importorskip("scipy.stats")
-    from embedspec.conformance.harness import kolmogorov_pvalue
+    from embedspec.conformance.init_statistics import kolmogorov_pvalue
 
     for n, statistic in ((100, 0.05), (1000, 0.03), (5000, 0.02), (6000, 0.04)):
         exact = scipy_stats.kstwo.sf(statistic, n)
