@@ -17,9 +17,6 @@ The rules live with the code that states them:
 * sharded, model-parallel and data-parallel grid (S4):
   :mod:`~embedspec.conformance.expected_sharded`;
 * the per-process comparison: :mod:`~embedspec.conformance.compare_world`.
-
-``Scenario`` and ``output_widths`` of :mod:`~embedspec.conformance.world_states` are
-also reachable here.
 """
 
 from __future__ import annotations
@@ -35,17 +32,13 @@ from embedspec.conformance.compare_world import compare_world
 from embedspec.conformance.expected_world import Expected, expected_build
 from embedspec.conformance.target import Target
 from embedspec.conformance.world_states import (
-    Scenario,
-    output_widths,
     require_multi_rank,
     require_world_fits,
 )
 
 __all__ = [
-    "Scenario",
     "check_world",
     "expected_outcomes",
-    "output_widths",
     "world_repro_snippet",
     "world_target",
 ]

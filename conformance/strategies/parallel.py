@@ -5,7 +5,7 @@ allow (:func:`worlds_for`, :func:`world_draws`), a configuration that fits that
 world's model-parallel size, one full table (the single draw every rank's shard is
 cut from), the per-process inputs and, for backward checks, the per-process output
 gradients. :func:`vocab_parallel_scenarios` and :func:`sharded_scenarios` draw all of
-it as a :class:`~embedspec.conformance.worlds.Scenario`.
+it as a :class:`~embedspec.conformance.world_states.Scenario`.
 
 Per-process data follows the process order of :class:`~embedspec.conformance.case.World`
 (``proc = dp_rank * world.size + rank``): the model-parallel ranks of one replica see
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from embedspec.backends.contract import FEATURES
 from embedspec.conformance.case import Runner, World
-from embedspec.conformance.worlds import Scenario, output_widths
+from embedspec.conformance.world_states import Scenario, output_widths
 from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
 from hypothesis import strategies as st
 
