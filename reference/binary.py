@@ -43,7 +43,6 @@ from torch import nn
 
 from .binary_packing import (
     PackedBinary,
-    check_latent_weight,
     check_qweight,
     pack,
     packed_dim,
@@ -53,7 +52,13 @@ from .binary_packing import (
 )
 from .configs import BinaryConfig
 from .init import init_weight_
-from .validation import check_float_dtype, check_indices, check_int, normalize_padding_idx
+from .validation import (
+    check_float_dtype,
+    check_indices,
+    check_int,
+    check_weight,
+    normalize_padding_idx,
+)
 
 __all__ = [
     "BinaryEmbedding",
@@ -161,7 +166,7 @@ def binary_embedding(input: torch.Tensor, weight: torch.Tensor, padding_idx: int
     (weight not a 2-D float tensor, bad ``padding_idx``, non-bool ``centre``, non-float
     ``dtype``).
     """
-    weight = check_latent_weight(weight)
+    weight = check_weight(weight)
     padding_idx = normalize_padding_idx(padding_idx, weight.shape[0])
     if not isinstance(centre, bool):
         raise ValueError(f"centre must be a bool, got {centre!r}")

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import torch
 
-from .validation import normalize_padding_idx
+from .validation import check_weight, normalize_padding_idx
 
 BITS_PER_BYTE = 8
 _BIT_WEIGHTS = tuple(1 << i for i in range(BITS_PER_BYTE))
@@ -52,18 +52,6 @@ class PackedBinary(NamedTuple):
 def packed_dim(embedding_dim: int) -> int:
     """Bytes per packed row: ``ceil(embedding_dim / 8)``."""
     return -(-embedding_dim // BITS_PER_BYTE)
-
-
-def check_latent_weight(weight: object, name: str = "weight") -> torch.Tensor:
-    """Return ``weight`` if it is a 2-D floating-point tensor ``(V, D)``, else ``ValueError``."""
-    if not isinstance(weight, torch.Tensor):
-        raise ValueError(f"{name} must be a 2-D floating-point tensor, got {type(weight).__name__}")
-    if weight.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (num_embeddings, embedding_dim), "
-                         f"got shape {tuple(weight.shape)}")
-    if not weight.is_floating_point():
-        raise ValueError(f"{name} must be floating point, got {weight.dtype}")
-    return weight
 
 
 def check_embedding_dim(embedding_dim: object, qweight: torch.Tensor) -> int:
@@ -121,7 +109,7 @@ def pack(weight: torch.Tensor, padding_idx: int | None = None, *,
     ``ValueError`` for a weight that is not a 2-D floating-point tensor, a bad
     ``padding_idx`` or a non-bool ``centre``.
     """
-    weight = check_latent_weight(weight)
+    weight = check_weight(weight)
     padding_idx = normalize_padding_idx(padding_idx, weight.shape[0])
     if not isinstance(centre, bool):
         raise ValueError(f"centre must be a bool, got {centre!r}")

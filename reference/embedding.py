@@ -18,7 +18,6 @@ from torch import nn
 from .configs import EmbeddingConfig
 from .embedding_functional import (
     RENORM_EPS,
-    check_weight,
     dense_weight_grad,
     embedding,
     lookup,
@@ -31,13 +30,13 @@ from .validation import (
     check_int,
     check_max_norm,
     check_sparse_options,
+    check_weight,
     normalize_padding_idx,
 )
 
 __all__ = [
     "RENORM_EPS",
     "Embedding",
-    "check_weight",
     "dense_weight_grad",
     "embedding",
     "init_scaled_embedding",

@@ -18,23 +18,12 @@ from .validation import (
     check_index_dtype,
     check_max_norm,
     check_sparse_options,
+    check_weight,
     normalize_padding_idx,
 )
 
 RENORM_EPS = 1e-7
 """Added to the norm in the renormalisation factor ``max_norm / (norm + RENORM_EPS)`` (S1.2)."""
-
-
-def check_weight(weight: object, name: str = "weight") -> torch.Tensor:
-    """Return ``weight`` if it is a 2-D floating-point tensor ``(V, D)``, else ``ValueError``."""
-    if not isinstance(weight, torch.Tensor):
-        raise ValueError(f"{name} must be a 2-D floating-point tensor, got {type(weight).__name__}")
-    if weight.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (num_embeddings, embedding_dim), "
-                         f"got shape {tuple(weight.shape)}")
-    if not weight.is_floating_point():
-        raise ValueError(f"{name} must be floating point, got {weight.dtype}")
-    return weight
 
 
 def renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,

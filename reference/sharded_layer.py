@@ -16,7 +16,7 @@ from torch import nn
 
 from .collectives import Collectives, LocalCollectives
 from .configs import InitScheme, ShardedConfig
-from .embedding_functional import check_weight, lookup
+from .embedding_functional import lookup
 from .init import check_init_scheme, init_weight_
 from .partition import check_partition, column_range, partition_sizes
 from .sharded_norm import full_norms, norm_terms, reduce_op, referenced_rows, renorm_shard_
@@ -26,6 +26,7 @@ from .validation import (
     check_int,
     check_max_norm,
     check_rank,
+    check_weight,
     normalize_padding_idx,
 )
 from .world_checks import check_collectives, check_device

@@ -19,12 +19,13 @@ from torch import nn
 
 from .configs import StableEmbeddingConfig
 from .embedding import Embedding
-from .embedding_functional import check_weight, embedding
+from .embedding_functional import embedding
 from .validation import (
     check_ids_in_range,
     check_index_dtype,
     check_max_norm,
     check_sparse_options,
+    check_weight,
     normalize_padding_idx,
 )
 

@@ -118,3 +118,15 @@ def check_rank(rank: object, world_size: object, *, rank_name: str = "rank",
     if r >= size:
         raise ValueError(f"{rank_name} must be < {size_name}={size}, got {r}")
     return r, size
+
+
+def check_weight(weight: object, name: str = "weight") -> torch.Tensor:
+    """Return ``weight`` if it is a 2-D floating-point tensor ``(V, D)``, else ``ValueError``."""
+    if not isinstance(weight, torch.Tensor):
+        raise ValueError(f"{name} must be a 2-D floating-point tensor, got {type(weight).__name__}")
+    if weight.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (num_embeddings, embedding_dim), "
+                         f"got shape {tuple(weight.shape)}")
+    if not weight.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {weight.dtype}")
+    return weight

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from embedspec.backends.contract import DTYPES, FEATURES, BuildContext, Capability
+from embedspec.backends.contract import (
+    DTYPES,
+    FEATURES,
+    MULTI_PROCESS_FEATURES,
+    BuildContext,
+    Capability,
+)
 from embedspec.backends.reference_backend import ReferenceBackend
 from embedspec.backends.torch_nn import BitsandbytesStableEmbedding, TorchNNBackend
 from embedspec.backends.torch_nn.divergences import (
@@ -69,14 +75,16 @@ def _same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 # --------------------------------------------------------------------------- reference
 
 
-def test_reference_declares_every_point() -> None:
+def test_reference_declares_every_single_process_point() -> None:
     capabilities = REFERENCE.capabilities()
     assert REFERENCE.availability().available
     assert capabilities.families() == sorted(FEATURES)
     for family, features in FEATURES.items():
         for feature in features:
             for dtype in DTYPES:
-                assert Capability(family, feature, dtype, "cpu") in capabilities
+                point = Capability(family, feature, dtype, "cpu")
+                multi_process = feature in MULTI_PROCESS_FEATURES.get(family, ())
+                assert (point in capabilities) != multi_process, point
     assert any(p.device == "cuda" for p in capabilities) == torch.cuda.is_available()
 
 
