@@ -6,7 +6,7 @@ It provides
 
 * the ``--embedspec-*`` options (see ``docs/conformance.md``);
 * the session fixtures ``backend``, ``backend_spec``, ``device``, ``profile``,
-  ``seed``, ``runner`` and ``worlds``;
+  ``seed``, ``runner`` and ``worlds`` (in :mod:`embedspec.conformance.fixtures`);
 * the ``spec(family, feature)`` marker every conformance test carries;
 * capability skips: a test whose (family, feature, dtype, device) the backend does
   not declare is skipped as ``unsupported: family / feature / dtype / device``;
@@ -30,7 +30,6 @@ import torch
 from embedspec.backends.contract import FEATURES, Backend, dtype_name
 from embedspec.backends.registry import BUILTIN_BACKENDS, BackendLoadError, load_backend
 from embedspec.conformance import expectations as expect
-from embedspec.conformance.case import LocalRunner, Runner, World
 from embedspec.conformance.profiles import (
     DEFAULT_PROFILE,
     PROFILES,
@@ -49,6 +48,9 @@ from embedspec.conformance.results import (
     tolerance_policy,
     versions,
 )
+
+#: The session fixtures live in their own module, registered with this plugin.
+pytest_plugins = ("embedspec.conformance.fixtures",)
 
 #: The folder of the ``embedspec.conformance`` package: test ids are relative to it.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -190,69 +192,6 @@ def _expectations_path(backend: Backend, option: str | None, accept: bool) -> Pa
             f"embedspec: --embedspec-accept needs --embedspec-expectations PATH: backend "
             f"{backend.name!r} declares no expectations_path")
     return None
-
-
-# -- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def backend(pytestconfig: pytest.Config) -> Backend:
-    """The backend under test."""
-    return conformance_run(pytestconfig).backend
-
-
-@pytest.fixture(scope="session")
-def backend_spec(pytestconfig: pytest.Config) -> str:
-    """The spec the backend was named by (a registry name or 'package.module:attr')."""
-    return conformance_run(pytestconfig).spec
-
-
-@pytest.fixture(scope="session")
-def device(pytestconfig: pytest.Config) -> str:
-    """'cpu' or 'cuda'."""
-    return conformance_run(pytestconfig).device
-
-
-@pytest.fixture(scope="session")
-def profile(pytestconfig: pytest.Config) -> Profile:
-    return conformance_run(pytestconfig).profile
-
-
-@pytest.fixture(scope="session")
-def seed(pytestconfig: pytest.Config) -> int:
-    return conformance_run(pytestconfig).seed
-
-
-@pytest.fixture(scope="session")
-def runner(pytestconfig: pytest.Config) -> Iterator[Runner]:
-    """LocalRunner for single-process backends; a pool of worker processes otherwise."""
-    run = conformance_run(pytestconfig)
-    if not run.backend.multi_process:
-        yield LocalRunner(run.backend)
-        return
-    from embedspec.conformance.distributed import PoolRunner
-
-    pool = PoolRunner(run.spec, timeout_s=run.profile.timeout_s, device=run.device,
-                      external=pytestconfig.getoption("embedspec_external"))
-    try:
-        yield pool
-    finally:
-        pool.close()
-
-
-@pytest.fixture(scope="session")
-def worlds(pytestconfig: pytest.Config, runner: Runner) -> tuple[World, ...]:
-    """The worlds this run may use: (World(1),) for single-process backends, else the
-    profile's worlds that the runner supports."""
-    run = conformance_run(pytestconfig)
-    if not run.backend.multi_process:
-        return (World(1),)
-    return tuple(w for w in run.profile.worlds if runner.supports(w))
-
-
-@pytest.fixture(autouse=True)
-def _embedspec_torch_seed(pytestconfig: pytest.Config) -> None:
-    torch.manual_seed(conformance_run(pytestconfig).seed)
 
 
 # -- collection: ids, capability skips, expectations, seeds -------------------------------
