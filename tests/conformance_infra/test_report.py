@@ -204,3 +204,22 @@ def test_json_holds_the_same_model():
     assert max_norm["failing"][0]["notes"] == [REPRO]
     assert cells[("vocab_parallel", "forward", "distributed")]["status"] == "crash"
     assert cells[("vocab_parallel", "forward", "distributed")]["pending"] == 2
+
+
+def test_an_expected_failure_is_explained_by_the_divergences_its_reason_names():
+    both = (("embedding", "errors"),)
+    divergences = {"eager": (_Divergence("D-a", "S0.2", "a", both),
+                             _Divergence("D-b", "S0.3", "b", both))}
+    run = ok_run()
+    run.results.tests += [
+        result("test_common.py::test_dtype", "embedding", "errors", "xfailed",
+               message="D-a (S0.2)"),
+        result("test_common.py::test_other", "embedding", "errors", "xfailed",
+               message="no divergence named"),
+    ]
+    report = build_report([run], profile="quick", seed=0, device="cpu", versions={},
+                          machine={}, tolerance=None, generated="", divergences=divergences)
+    failing = {c.id: c.failing for c in report.divergences}
+    assert failing["D-a"] == ["test_common.py::test_dtype", "test_common.py::test_other"]
+    assert failing["D-b"] == ["test_common.py::test_other"]  # named by no reason: row rule
+    assert not any(r.id.startswith("test_common.py") for r in report.undocumented["eager"])
