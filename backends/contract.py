@@ -67,6 +67,12 @@ DTYPES: Mapping[str, torch.dtype] = {
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 
 
+def available_devices() -> tuple[str, ...]:
+    """The devices of :data:`DEVICES` torch can use here: ``cpu``, plus ``cuda`` when a
+    CUDA device is visible."""
+    return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float32`` -> ``"float32"``."""
     return str(dtype).removeprefix("torch.")

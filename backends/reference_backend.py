@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from embedspec.backends.contract import (
     DTYPES,
     FEATURES,
@@ -23,6 +22,7 @@ from embedspec.backends.contract import (
     Backend,
     BuildContext,
     Capabilities,
+    available_devices,
     single_process_features,
 )
 from embedspec.reference.binary import BinaryEmbedding
@@ -50,11 +50,6 @@ _SINGLE = {EmbeddingConfig: Embedding, StableEmbeddingConfig: StableEmbedding,
            BinaryConfig: BinaryEmbedding}
 
 
-def devices() -> list[str]:
-    """``cpu``, plus ``cuda`` when torch sees a CUDA device."""
-    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-
-
 class ReferenceBackend(Backend):
     """Every family, every feature, float32/float64/float16/bfloat16, on cpu (and cuda).
 
@@ -74,7 +69,7 @@ class ReferenceBackend(Backend):
     def capabilities(self) -> Capabilities:
         return Capabilities.declare({
             family: {"features": single_process_features(family), "dtypes": list(DTYPES),
-                     "devices": devices()}
+                     "devices": available_devices()}
             for family in FEATURES
         })
 

@@ -11,7 +11,7 @@ Process order in a world: ``proc = dp_rank * world.size + rank``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -182,7 +182,3 @@ class LocalRunner:
         if not self.supports(case.world):
             raise ValueError(f"LocalRunner runs worlds of one process, got {case.world}")
         return [execute(self.backend, case, 0, self._context(case))]
-
-
-def run_all(runner: Runner, cases: Sequence[Case]) -> list[list[RankOutcome]]:
-    return [runner.run(c) for c in cases]

@@ -195,7 +195,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_report(
         runs, profile=args.profile, seed=args.seed, device=args.device, versions=versions(),
         machine=machine(args.device), tolerance=tolerance_policy(),
-        generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         not_run=not_run, divergences=documented_divergences(),
     )
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")

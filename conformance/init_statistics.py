@@ -56,11 +56,24 @@ def scheme_distribution(scheme: str, num_embeddings: int, embedding_dim: int) ->
                         3 * spread**4)
 
 
+def bound_in_dtype(bound: float, dtype: torch.dtype) -> float:
+    """The smallest value of ``dtype`` that is ``>= bound``: the largest magnitude a
+    uniform draw on ``[-bound, bound]`` can take once rounded to ``dtype`` (a draw within
+    the bound rounds to nearest, so never past it)."""
+    if not dtype.is_floating_point or dtype == torch.float64:
+        return bound
+    limit = torch.tensor(bound, dtype=torch.float64).to(dtype)
+    if float(limit) < bound:
+        limit = torch.nextafter(limit, torch.tensor(math.inf, dtype=dtype))
+    return float(limit)
+
+
 def assert_follows(sample: torch.Tensor, law: Distribution, *, alpha: float,
                    what: str = "initialised weight") -> None:
     """``sample`` (i.i.d. draws) is consistent with ``law`` at false-alarm rate ``alpha``:
-    mean and variance within the z bound, every value within a uniform law's bound, and
-    a Kolmogorov-Smirnov test."""
+    mean and variance within the z bound, every value within a uniform law's bound
+    (rounded up to the sample's dtype, :func:`bound_in_dtype`), and a Kolmogorov-Smirnov
+    test."""
     x = sample.reshape(-1).to(torch.float64)
     n = x.numel()
     if n < 100:
@@ -78,10 +91,12 @@ def assert_follows(sample: torch.Tensor, law: Distribution, *, alpha: float,
         raise AssertionError(f"{what}: variance {variance:.6g} of {n} values, expected "
                              f"{law.variance:.6g} ({law.name}); allowed ±{z * spread:.3g}")
     if law.bound is not None:
-        outside = x.abs() > law.bound * (1 + 1e-2)
+        limit = bound_in_dtype(law.bound, sample.dtype)
+        outside = x.abs() > limit
         if bool(outside.any()):
-            raise AssertionError(f"{what}: {int(outside.sum())} values outside ±{law.bound:.6g} "
-                                 f"({law.name}), e.g. {float(x[outside][0]):.6g}")
+            raise AssertionError(f"{what}: {int(outside.sum())} values outside ±{limit!r} "
+                                 f"(the bound {law.bound!r} rounded up to {sample.dtype}; "
+                                 f"{law.name}), e.g. {float(x[outside][0])!r}")
     ordered = x.sort().values
     cdf = law.cdf(ordered)
     ranks = torch.arange(1, n + 1, dtype=torch.float64)

@@ -53,6 +53,7 @@ from .binary_packing import (
 from .configs import BinaryConfig
 from .init import init_weight_
 from .validation import (
+    check_device,
     check_float_dtype,
     check_indices,
     check_int,
@@ -198,6 +199,7 @@ class BinaryEmbedding(nn.Module):
         if not isinstance(centre, bool):
             raise ValueError(f"centre must be a bool, got {centre!r}")
         dtype = _check_output_dtype(dtype)
+        device = check_device(device)
         super().__init__()
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim

@@ -26,6 +26,7 @@ from .embedding_functional import (
 )
 from .init import check_init_scheme, init_weight_
 from .validation import (
+    check_device,
     check_float_dtype,
     check_int,
     check_max_norm,
@@ -121,7 +122,7 @@ class Embedding(nn.Module):
         if not isinstance(_freeze, bool):
             raise ValueError(f"_freeze must be a bool, got {_freeze!r}")
         dtype = check_float_dtype("dtype", dtype)
-        device = _check_device(device)
+        device = check_device(device)
         self.init = check_init_scheme(init)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
@@ -215,16 +216,6 @@ def check_pretrained(weight: object, num_embeddings: int, embedding_dim: int, *,
     if device is not None and not _same_device(device, weight.device):
         raise ValueError(f"device={device} does not match {name}.device={weight.device}")
     return weight
-
-
-def _check_device(device: object) -> torch.device | None:
-    if device is None:
-        return None
-    try:
-        return torch.device(device)  # type: ignore[arg-type]
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device must be a torch.device or device string, got {device!r}") \
-            from error
 
 
 def _same_device(requested: torch.device, actual: torch.device) -> bool:

@@ -21,6 +21,7 @@ from .init import check_init_scheme, init_weight_
 from .partition import check_partition, column_range, partition_sizes
 from .sharded_norm import full_norms, norm_terms, reduce_op, referenced_rows, renorm_shard_
 from .validation import (
+    check_device,
     check_float_dtype,
     check_indices,
     check_int,
@@ -29,7 +30,7 @@ from .validation import (
     check_weight,
     normalize_padding_idx,
 )
-from .world_checks import check_collectives, check_device
+from .world_checks import check_collectives
 
 __all__ = ["DistributedEmbedding", "ShardedEmbedding", "checked_options"]
 

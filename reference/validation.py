@@ -130,3 +130,14 @@ def check_weight(weight: object, name: str = "weight") -> torch.Tensor:
     if not weight.is_floating_point():
         raise ValueError(f"{name} must be floating point, got {weight.dtype}")
     return weight
+
+
+def check_device(device: object) -> torch.device | None:
+    """None or ``device`` parsed as a ``torch.device``; ``ValueError`` if it does not parse."""
+    if device is None:
+        return None
+    try:
+        return torch.device(device)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be a torch.device or device string, got {device!r}") \
+            from error

@@ -30,14 +30,14 @@ from .collectives import Collectives
 from .configs import VocabParallelConfig
 from .embedding_functional import lookup
 from .init import init_weight_
-from .validation import check_float_dtype, check_indices, check_int, check_rank
+from .validation import check_device, check_float_dtype, check_indices, check_int, check_rank
 from .vocab_parallel_sizes import (
     DEFAULT_VOCAB_PADDING_SIZE,
     VocabLayout,
     VocabParallelEmbeddingShardIndices,
     get_masked_input_and_mask,
 )
-from .world_checks import check_collectives, check_device
+from .world_checks import check_collectives
 
 __all__ = [
     "VocabParallelEmbedding",

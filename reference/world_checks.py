@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from .collectives import Collectives
 
 
@@ -23,12 +21,3 @@ def check_collectives(collectives: object, rank: int, world_size: int) -> None:
                          f"but the layer is rank {rank} of {world_size}")
 
 
-def check_device(device: object) -> torch.device | None:
-    """None or ``device`` parsed as a ``torch.device``; ``ValueError`` if it does not parse."""
-    if device is None:
-        return None
-    try:
-        return torch.device(device)  # type: ignore[arg-type]
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device must be a torch.device or device string, got {device!r}") \
-            from error

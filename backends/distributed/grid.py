@@ -4,7 +4,8 @@ A grid is ``dp_size`` replicas of a model-parallel world; the replicas of one co
 shard form a data-parallel process group, in which replica ``dp_rank 0`` owns the
 weight. Per forward:
 
-1. :meth:`ReplicaGroup.agree` (one small all-reduce over the group): every replica
+1. :meth:`ReplicaGroup.agree` (one all-reduce over the group: one element, or with
+   ``max_norm`` a row-membership vector of ``num_embeddings + 1`` entries): every replica
    learns whether any replica's input is invalid, so all of them raise before any
    other collective instead of some waiting forever; with ``max_norm`` the same
    all-reduce also returns the union of the rows every replica references, which the

@@ -20,8 +20,6 @@ the compute backend's kernels composed with collectives:
 
 from __future__ import annotations
 
-import math
-
 import torch
 from embedspec.backends.distributed.grid import ReplicaGroup
 from embedspec.backends.kernels import EmbeddingKernels
@@ -31,6 +29,7 @@ from embedspec.reference.embedding_functional import RENORM_EPS
 from embedspec.reference.init import init_weight_
 from embedspec.reference.partition import column_range, partition_sizes
 from embedspec.reference.sharded_layer import checked_options
+from embedspec.reference.sharded_norm import full_norms, reduce_op
 from embedspec.reference.validation import check_indices
 from torch import nn
 
@@ -94,10 +93,12 @@ class DistributedShardedEmbedding(nn.Module):
         p = self.norm_type
         terms = self.kernels.norm_terms(self.weight, rows, p)
         if self.world_size > 1:
-            terms = self.collectives.all_reduce_no_grad(terms, "max" if math.isinf(p) else "sum")
-        norms = terms if math.isinf(p) else terms.pow(1.0 / p)
+            terms = self.collectives.all_reduce_no_grad(terms, reduce_op(p))
+        # The full-row norm is a value of the weight's dtype, as unsharded (S4.4).
+        norms = full_norms(terms, p).to(self.weight.dtype).to(torch.float64)
         exceeds = norms > self.max_norm
-        factors = torch.full_like(norms[exceeds], self.max_norm).div_(norms[exceeds] + RENORM_EPS)
+        norms = norms[exceeds]
+        factors = torch.full_like(norms, self.max_norm).div_(norms + RENORM_EPS)
         self.kernels.scale_rows_(self.weight, rows[exceeds], factors)
 
     def extra_repr(self) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import torch
 from embedspec.backends.contract import (
     DTYPES,
     FEATURES,
@@ -19,6 +18,7 @@ from embedspec.backends.contract import (
     Backend,
     BuildContext,
     Capabilities,
+    available_devices,
     single_process_features,
 )
 from embedspec.reference.configs import (
@@ -46,11 +46,6 @@ LAYERS: Mapping[type[LayerConfig], Callable[..., nn.Module]] = {
     ShardedConfig: EagerShardedEmbedding.from_config,
     BinaryConfig: EagerBinaryEmbedding.from_config,
 }
-
-
-def available_devices() -> tuple[str, ...]:
-    """``cpu``, plus ``cuda`` when torch sees a CUDA device."""
-    return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
 
 
 def capability_table(devices: tuple[str, ...]) -> dict[str, dict[str, Any]]:

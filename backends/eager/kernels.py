@@ -121,10 +121,12 @@ def norm_terms(weight: torch.Tensor, rows: torch.Tensor, norm_type: float) -> to
         return magnitudes.pow_(norm_type).sum(dim=1)
 
 
-def full_row_norms(terms: torch.Tensor, norm_type: float) -> torch.Tensor:
+def full_row_norms(terms: torch.Tensor, norm_type: float, dtype: torch.dtype) -> torch.Tensor:
     """Full-row norms from the (combined) :func:`norm_terms` of every column shard:
-    ``terms ^ (1/p)``, or ``terms`` itself for p = inf."""
-    return terms if math.isinf(norm_type) else terms.pow(1.0 / norm_type)
+    ``terms ^ (1/p)`` (``terms`` itself for p = inf), rounded to the weight's ``dtype``
+    as an unsharded norm is (S4.4), returned as float64."""
+    norms = terms if math.isinf(norm_type) else terms.pow(1.0 / norm_type)
+    return norms.to(dtype).to(torch.float64)
 
 
 def shard_renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
@@ -135,7 +137,7 @@ def shard_renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
     if input.numel() == 0:
         return
     rows = unique_rows(input).to(weight.device)
-    norms = full_row_norms(norm_terms(weight, rows, norm_type), norm_type)
+    norms = full_row_norms(norm_terms(weight, rows, norm_type), norm_type, weight.dtype)
     exceeds, factors = renorm_factors(norms, max_norm)
     scale_rows_(weight, rows[exceeds], factors)
 

@@ -129,11 +129,6 @@ def spawn_worker(proc: int, nprocs: int, pool: str, driver: tuple[str, int], aut
     return worker
 
 
-def live_pids() -> list[int]:
-    """Pids of the spawned workers not yet killed and reaped."""
-    return list(_live)
-
-
 def kill_all() -> None:
     """Kill and reap every worker still recorded."""
     for worker in list(_live.values()):

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from embedspec.backends.contract import FEATURES
-from embedspec.conformance.results import OUTCOMES, RunResults, TestResult
+from embedspec.conformance.results import OUTCOMES, UNEXPECTED_OUTCOMES, RunResults, TestResult
 
 RunStatus = Literal["ok", "crash", "timeout"]
-#: Outcomes listed in the report's Failures section.
-FAILING = ("failed", "error", "xpassed")
 #: The row of tests whose spec marker is missing.
 UNMARKED = ("(unmarked)", "(unmarked)")
 
@@ -52,13 +50,9 @@ class Cell:
     failing: list[TestResult] = field(default_factory=list)
     expected: list[TestResult] = field(default_factory=list)
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values()) + self.pending
-
     def add(self, result: TestResult) -> None:
         self.counts[result.outcome] += 1
-        if result.outcome in FAILING:
+        if result.outcome in UNEXPECTED_OUTCOMES:  # listed in the Failures section
             self.failing.append(result)
         elif result.outcome == "xfailed":
             self.expected.append(result)

@@ -58,7 +58,7 @@ def test_rows_are_every_feature_in_order_and_columns_the_runs():
 def test_cells_count_outcomes_per_family_and_feature():
     report = _report()
     forward = report.cell(("embedding", "forward"), "eager")
-    assert forward.counts["passed"] == 2 and forward.total == 2
+    assert forward.counts["passed"] == sum(forward.counts.values()) == 2
     max_norm = report.cell(("embedding", "max_norm"), "eager")
     assert (max_norm.counts["passed"], max_norm.counts["failed"]) == (1, 1)
     assert [r.id for r in max_norm.failing] == ["test_embedding_max_norm.py::test_renorm[float16]"]

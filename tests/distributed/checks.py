@@ -105,7 +105,6 @@ def sharded(runner: PoolRunner, config: ShardedConfig, world: World,
         expected = [ref_sharded.world_forward(grid[0], inputs[0])]
     else:
         expected = ref_sharded.grid_forward(grid, inputs)
-    exact_forward = config.max_norm is None
     problems = []
     for proc, outcome in enumerate(outcomes):
         dp_rank, rank = world.coords(proc)
@@ -114,7 +113,7 @@ def sharded(runner: PoolRunner, config: ShardedConfig, world: World,
                             f"{outcome.error.message}")
             continue
         expected[dp_rank][rank].backward(grads[proc])
-        if not close(outcome.output, expected[dp_rank][rank].detach(), exact=exact_forward):
+        if not close(outcome.output, expected[dp_rank][rank].detach(), exact=True):
             problems.append(f"process {proc}: output differs from the reference")
     for rank, owner in enumerate(grid[0]):
         outcome = outcomes[rank]
@@ -122,6 +121,6 @@ def sharded(runner: PoolRunner, config: ShardedConfig, world: World,
             continue
         if not close(outcome.grads.get("weight"), owner.weight.grad, exact=False):
             problems.append(f"rank {rank}: owner gradient differs from the reference")
-        if not close(outcome.state_after["weight"], owner.weight.detach(), exact=exact_forward):
+        if not close(outcome.state_after["weight"], owner.weight.detach(), exact=True):
             problems.append(f"rank {rank}: stored shard after the forward differs")
     return problems

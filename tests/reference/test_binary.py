@@ -285,3 +285,8 @@ def test_backward_with_zero_embedding_dim_gives_an_empty_gradient():
     layer = BinaryEmbedding(7, 0)
     layer(torch.tensor([1, 2])).backward(torch.zeros(2, 0))
     assert layer.weight.grad.shape == (7, 0)
+
+
+def test_a_device_that_does_not_parse_is_a_value_error():
+    with pytest.raises(ValueError, match="device"):
+        BinaryEmbedding(4, 8, device="no-such-device")
