@@ -72,7 +72,7 @@ class ShardedEmbedding(nn.Module):
         partition: str = "balanced",
         gather_output: bool = True,
         init: InitScheme = "normal",
-        dtype: torch.dtype | None = torch.float32,
+        dtype: torch.dtype | None = None,
         *,
         rank: int = 0,
         world_size: int = 1,

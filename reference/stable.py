@@ -21,12 +21,7 @@ from .configs import StableEmbeddingConfig
 from .embedding import Embedding
 from .embedding_functional import embedding
 from .validation import (
-    check_ids_in_range,
-    check_index_dtype,
-    check_max_norm,
-    check_sparse_options,
     check_weight,
-    normalize_padding_idx,
 )
 
 LAYER_NORM_EPS = 1e-5
@@ -69,11 +64,7 @@ def stable_embedding(input: torch.Tensor, weight: torch.Tensor, norm_weight: tor
     _check_norm_param("norm_bias", norm_bias, dim)
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < math.inf:
         raise ValueError(f"eps must be a positive finite number, got {eps!r}")
-    check_index_dtype(input)
-    padding_idx = normalize_padding_idx(padding_idx, weight.shape[0])
-    check_max_norm(max_norm, norm_type)
-    check_sparse_options(sparse, scale_grad_by_freq)
-    check_ids_in_range(input, weight.shape[0])
+    # embedding() validates the section-1 arguments before it renormalises anything.
     rows = embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
     compute = norm_dtype(weight.dtype)
     normed = F.layer_norm(rows.to(compute), (dim,), norm_weight.to(compute),

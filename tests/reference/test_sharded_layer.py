@@ -305,3 +305,12 @@ def test_distributed_embedding_constructor_shape():
 def test_distributed_embedding_rejects_bad_arguments(shape, extra, name):
     with pytest.raises(ValueError, match=name):
         DistributedEmbedding(shape, 5, 4, **extra)
+
+
+def test_dtype_none_means_the_default_dtype():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert ShardedEmbedding(5, 4).weight.dtype == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
