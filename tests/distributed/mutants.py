@@ -12,13 +12,12 @@ the bugs real distributed embeddings have. Test material, never backends to use.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from embedspec.backends.distributed import DistributedBackend
 from embedspec.backends.distributed.sharded import DistributedShardedEmbedding
 from embedspec.backends.distributed.vocab_parallel import DistributedVocabParallelEmbedding
 from embedspec.reference.embedding_functional import RENORM_EPS
+from embedspec.reference.sharded_norm import full_norms
 from embedspec.reference.validation import check_index_dtype, check_indices
 from embedspec.reference.vocab_parallel_sizes import get_masked_input_and_mask
 
@@ -47,8 +46,8 @@ class SilentZeroVocabBackend(DistributedBackend):
 class _LocalNormShardedLayer(DistributedShardedEmbedding):
     def _renorm_(self, rows: torch.Tensor) -> None:
         p = self.norm_type
-        terms = self.kernels.norm_terms(self.weight, rows, p)
-        norms = terms if math.isinf(p) else terms.pow(1.0 / p)
+        terms = self.kernels.norm_terms(self.weight, rows, p)  # no reduction across ranks
+        norms = full_norms(terms, p).to(self.weight.dtype).to(torch.float64)
         exceeds = norms > self.max_norm
         factors = torch.full_like(norms[exceeds], self.max_norm).div_(norms[exceeds] + RENORM_EPS)
         self.kernels.scale_rows_(self.weight, rows[exceeds], factors)
