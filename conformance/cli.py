@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from embedspec.backends.registry import BackendEntry, BackendLoadError, discover, load_backend
-from embedspec.conformance.profiles import DEFAULT_PROFILE, PROFILES
 from embedspec.conformance.report import (
     BackendRun,
     build_report,
@@ -30,7 +29,8 @@ from embedspec.conformance.report import (
     run_backend,
     write_json,
 )
-from embedspec.conformance.results import machine, tolerance_policy, versions
+from embedspec.conformance.session.profiles import DEFAULT_PROFILE, PROFILES
+from embedspec.conformance.session.results import machine, tolerance_policy, versions
 from tabulate import tabulate
 
 #: Backends every report compares against when they are available.

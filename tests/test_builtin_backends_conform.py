@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from embedspec.backends.registry import load_backend
-from embedspec.conformance.results import load_results
+from embedspec.conformance.session.results import load_results
 
 
 @pytest.mark.parametrize("backend", ["eager", "reference", "distributed"])

@@ -76,8 +76,8 @@ def render_markdown(report: Report) -> str:
         "## Environment\n\n" + _environment(report),
         "## Backends\n\n" + _backends(report),
         "## Compatibility\n\n" + _table(report) + "\n\n" + LEGEND,
-        "## Tolerance policy\n\n" + (report.tolerance or "(embedspec.conformance.tolerance is "
-                                     "not available in this installation)"),
+        "## Tolerance policy\n\n" + (report.tolerance or "(the tolerance policy is not "
+                                     "available in this installation)"),
         _divergences(report),
         _failures(report),
         _expected(report),

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from embedspec.backends.contract import FEATURES
-from embedspec.conformance.results import OUTCOMES, UNEXPECTED_OUTCOMES, RunResults, TestResult
+from embedspec.conformance.session.results import (
+    OUTCOMES,
+    UNEXPECTED_OUTCOMES,
+    RunResults,
+    TestResult,
+)
 
 RunStatus = Literal["ok", "crash", "timeout"]
 #: The row of tests whose spec marker is missing.

@@ -1,12 +1,21 @@
 """Hypothesis strategies of the conformance suite: one namespace for every test.
 
-Single-process families (this package's modules :mod:`.indices`, :mod:`.tensors`,
-:mod:`.configs`, re-exported here) and multi-rank families (:mod:`.parallel`, used as
-``strategies.parallel``). Tests label every draw::
+Whole cases: :mod:`.cases` for the single-process families, :mod:`.parallel` for the
+multi-rank ones (used as ``strategies.parallel``); their parts (:mod:`.configs`,
+:mod:`.indices`, :mod:`.tensors`) are re-exported here too. Tests label every draw::
 
-    config = data.draw(xs.embedding_configs(dtype), label="config")
+    case = data.draw(xs.embedding_cases(dtype, max_norm=True), label="case")
 """
 
+from .cases import (
+    INVALID_INDICES,
+    InvalidConfigCase,
+    binary_cases,
+    embedding_cases,
+    family_cases,
+    invalid_config_cases,
+    stable_cases,
+)
 from .configs import (
     BINARY_DIM,
     CONFIG_STRATEGIES,
@@ -62,6 +71,7 @@ __all__ = [
     "ID_DISTRIBUTIONS",
     "INDEX_DTYPE_NAMES",
     "INDEX_LAYOUTS",
+    "INVALID_INDICES",
     "MAX_NORMS",
     "MODERATE_RANGES",
     "NON_CONTIGUOUS_LAYOUTS",
@@ -73,10 +83,14 @@ __all__ = [
     "VALUE_RANGES",
     "IndexDraw",
     "InvalidConfig",
+    "InvalidConfigCase",
     "bad_dtype_index_tensors",
+    "binary_cases",
     "binary_configs",
     "configs",
+    "embedding_cases",
     "embedding_configs",
+    "family_cases",
     "finite_values",
     "float_tensors",
     "grad_outputs",
@@ -86,10 +100,12 @@ __all__ = [
     "index_dtype",
     "index_shapes",
     "index_tensors",
+    "invalid_config_cases",
     "invalid_configs",
     "out_of_range_ids",
     "out_of_range_index_tensors",
     "padding_indices",
+    "stable_cases",
     "stable_configs",
     "states",
     "tables",

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from embedspec.backends.contract import DTYPES
+from embedspec.conformance.checks.expected import state_layout
 from embedspec.reference.configs import LayerConfig
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -122,8 +123,6 @@ def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> di
     values of the layer's dtype (so that a float16 layer's float32 norm parameters do
     not overflow its float16 output).
     """
-    from embedspec.conformance.harness import state_layout
-
     state = {}
     for key, (shape, dtype) in state_layout(config).items():
         if key == "weight" and len(shape) == 2:

@@ -30,7 +30,6 @@ from embedspec.backends.torch_nn.divergences import (
     by_id,
     expected_at,
 )
-from embedspec.reference.binary import BinaryEmbedding
 from embedspec.reference.configs import (
     BinaryConfig,
     EmbeddingConfig,
@@ -39,10 +38,6 @@ from embedspec.reference.configs import (
     StableEmbeddingConfig,
     VocabParallelConfig,
 )
-from embedspec.reference.embedding import Embedding
-from embedspec.reference.sharded import ShardedEmbedding
-from embedspec.reference.stable import StableEmbedding
-from embedspec.reference.vocab_parallel import VocabParallelEmbedding
 
 DIVERGENCES_DOC = Path(__file__).resolve().parents[2] / "docs" / "spec" / "divergences.md"
 CPU = BuildContext()
@@ -86,25 +81,6 @@ def test_reference_declares_every_single_process_point() -> None:
                 multi_process = feature in MULTI_PROCESS_FEATURES.get(family, ())
                 assert (point in capabilities) != multi_process, point
     assert any(p.device == "cuda" for p in capabilities) == torch.cuda.is_available()
-
-
-@pytest.mark.parametrize(
-    ("config", "layer_type"),
-    [
-        (EmbeddingConfig(7, 5, padding_idx=2, max_norm=1.0), Embedding),
-        (StableEmbeddingConfig(7, 5, padding_idx=-1), StableEmbedding),
-        (VocabParallelConfig(10, 4, org_num_embeddings=8, padding_size=4), VocabParallelEmbedding),
-        (ShardedConfig(6, 5, padding_idx=0), ShardedEmbedding),
-        (BinaryConfig(6, 11, padding_idx=1, centre=True), BinaryEmbedding),
-    ],
-)
-def test_reference_builds_the_reference_layer(config: LayerConfig, layer_type: type) -> None:
-    torch.manual_seed(5)
-    built = REFERENCE.build(config, CPU)
-    torch.manual_seed(5)
-    direct = layer_type.from_config(config, device="cpu")
-    assert type(built) is layer_type
-    assert _same_state(built.state_dict(), direct.state_dict())
 
 
 def test_reference_binary_through_the_backend() -> None:

@@ -9,9 +9,9 @@ import io
 from pathlib import Path
 
 from embedspec.backends.torch_nn.divergences import DIVERGENCES, by_id
-from embedspec.conformance.expectations import EXPECTATIONS_DIR, load_expectations
 from embedspec.conformance.report.model import build_report
 from embedspec.conformance.report.runs import run_backend
+from embedspec.conformance.session.expectations import EXPECTATIONS_DIR, load_expectations
 
 
 def test_torch_nn_fails_exactly_its_documented_divergences(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from embedspec.conformance.report.model import BackendRun
-from embedspec.conformance.results import RunHeader, RunResults, TestRef, TestResult
+from embedspec.conformance.session.results import RunHeader, RunResults, TestRef, TestResult
 
 REPRO = "python -c 'import embedspec  # repro of max_norm'"
 

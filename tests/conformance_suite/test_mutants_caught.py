@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from embedspec.conformance.results import load_results
+from embedspec.conformance.session.results import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
 MUTANTS_PACKAGE = "tests.conformance_suite.mutants"

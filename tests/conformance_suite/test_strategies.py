@@ -9,16 +9,17 @@ import math
 from collections import Counter
 from pathlib import Path
 
+import embedspec.conformance
 import pytest
 import torch
-from embedspec.conformance import harness
 from embedspec.conformance import strategies as xs
-from embedspec.conformance.case import Case
+from embedspec.conformance.checks.case import Case
+from embedspec.conformance.checks.expected import build_reference, state_layout
 from embedspec.reference.validation import normalize_padding_idx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CONFORMANCE_DIR = Path(harness.__file__).resolve().parent
+CONFORMANCE_DIR = Path(embedspec.conformance.__file__).resolve().parent
 FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -229,9 +230,9 @@ def test_states_match_the_reference_layout(family, data):
     dtype = data.draw(st.sampled_from(xs.DTYPE_NAMES), label="dtype")
     config = data.draw(xs.configs(family, dtype), label="config")
     state = data.draw(xs.states(config), label="state")
-    layout = harness.state_layout(config)
+    layout = state_layout(config)
     assert {k: (tuple(v.shape), v.dtype) for k, v in state.items()} == layout
-    harness.build_reference(config).load_state_dict(state)
+    build_reference(config).load_state_dict(state)
 
 
 # -- configurations -------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def test_valid_configs_build_in_the_reference(family, data):
     dtype = data.draw(st.sampled_from(xs.DTYPE_NAMES), label="dtype")
     config = data.draw(xs.configs(family, dtype), label="config")
     assert config.dtype == xs.torch_dtype(dtype)
-    harness.build_reference(config, device="meta")
+    build_reference(config, device="meta")
 
 
 @FAST
@@ -280,7 +281,7 @@ def test_sparse_with_frequency_scaling_is_refused_by_the_strategy():
 def test_invalid_configs_fail_in_the_reference_naming_the_argument(family, data):
     invalid = data.draw(xs.invalid_configs(family), label="invalid")
     with pytest.raises(ValueError, match=invalid.argument):
-        harness.build_reference(invalid.config)
+        build_reference(invalid.config)
 
 
 def test_invalid_configs_cover_every_argument():

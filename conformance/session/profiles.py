@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from embedspec.conformance.case import World
+from embedspec.conformance.checks.case import World
 
 if TYPE_CHECKING:
     from hypothesis import settings
@@ -61,7 +61,10 @@ class Profile:
             deadline=None,
             derandomize=True,
             database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            # The one function-scoped fixture conformance tests take is ``worlds``: an
+            # immutable value the plugin fixes per test at collection time.
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                   HealthCheck.function_scoped_fixture],
         )
 
 

@@ -1,102 +1,20 @@
-"""Cases and outcomes: the unit of work the conformance suite hands to a backend.
+"""Running a :class:`~embedspec.conformance.checks.case.Case` as one process of its
+world (:func:`execute`), and the runner of one-process worlds (:class:`LocalRunner`).
 
-A :class:`Case` is plain data (picklable), so the same case runs in this process
-(:class:`LocalRunner`) or is shipped to every rank of a multi-process world by a
-distributed runner. Each process builds the backend's layer for the case's
-configuration, loads its state, performs the case's action and reports a
-:class:`RankOutcome`. The tests compare outcomes with the reference.
-
-Process order in a world: ``proc = dp_rank * world.size + rank``.
+:func:`execute` is what every process runs, here or in a distributed worker: build
+the backend's layer, load the process's state, perform the case's action, report a
+:class:`~embedspec.conformance.checks.case.RankOutcome`. It never raises for the
+backend's errors: they are part of the outcome.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import torch
 from embedspec.backends.contract import Backend, BuildContext
-from embedspec.reference.configs import LayerConfig
-
-Action = Literal["build", "forward", "forward_packed", "weight_loader", "packed"]
-
-
-@dataclass(frozen=True)
-class World:
-    """``size`` model-parallel ranks times ``dp_size`` data-parallel replicas."""
-
-    size: int = 1
-    dp_size: int = 1
-
-    @property
-    def nprocs(self) -> int:
-        return self.size * self.dp_size
-
-    def coords(self, proc: int) -> tuple[int, int]:
-        """``(dp_rank, rank)`` of process ``proc``."""
-        return divmod(proc, self.size)
-
-    def __str__(self) -> str:
-        return f"{self.dp_size}x{self.size}" if self.dp_size > 1 else str(self.size)
-
-
-@dataclass
-class Case:
-    """One conformance check's input, for every process of a world.
-
-    ``states``, ``inputs`` and ``grad_outputs`` hold one entry per process.
-    Actions: ``build`` (construct only; for configuration errors), ``forward``
-    (forward, then backward when ``grad_outputs`` is given), ``forward_packed``
-    (``layer.forward_packed(indices)``: the binary family's packed path), ``weight_loader``
-    (call ``layer.weight_loader(layer.weight, loaded_weight)``), ``packed``
-    (call ``layer.packed()`` and report its tensors).
-    ``repeat`` runs the forward that many times (determinism checks); every
-    output is kept in ``RankOutcome.extra["outputs"]``. ``write_output`` overwrites
-    every element of the forward output in place after the backward, so a layer whose
-    output aliases its parameters shows it in ``state_after`` (S0.1).
-    """
-
-    config: LayerConfig
-    states: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    inputs: list[torch.Tensor] = field(default_factory=list)
-    grad_outputs: list[torch.Tensor] | None = None
-    world: World = field(default_factory=World)
-    device: str = "cpu"
-    action: Action = "forward"
-    loaded_weight: torch.Tensor | None = None
-    repeat: int = 1
-    write_output: bool = False
-
-
-@dataclass
-class ErrorInfo:
-    type: str
-    message: str
-    #: the exception's class and its bases, most derived first (``IndexError``, ...)
-    mro: tuple[str, ...] = ()
-
-    def is_a(self, cls: type[BaseException]) -> bool:
-        return cls.__name__ in self.mro
-
-
-@dataclass
-class RankOutcome:
-    """What one process observed."""
-
-    output: torch.Tensor | None = None
-    grads: dict[str, torch.Tensor | None] = field(default_factory=dict)
-    state_after: dict[str, torch.Tensor] = field(default_factory=dict)
-    error: ErrorInfo | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class Runner(Protocol):
-    """Runs a case on every process of its world and returns the outcomes in process order."""
-
-    def supports(self, world: World) -> bool: ...
-
-    def run(self, case: Case) -> list[RankOutcome]: ...
+from embedspec.conformance.checks.case import Case, ErrorInfo, RankOutcome, World
 
 
 def _error_info(exc: BaseException) -> ErrorInfo:
@@ -168,7 +86,7 @@ def _as_dict(packed: Any) -> dict[str, torch.Tensor]:
 
 
 class LocalRunner:
-    """Runs single-process cases in this process."""
+    """Runs cases of one-process worlds in this process."""
 
     def __init__(self, backend: Backend,
                  context_factory: Callable[[Case], BuildContext] | None = None) -> None:

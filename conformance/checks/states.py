@@ -2,7 +2,7 @@
 
 A multi-rank check (vocab_parallel, sharded) starts from one *full table*: the
 ``(num_embeddings, embedding_dim)`` table of the unsharded layer, rows in token-id
-order. Every process of a :class:`~embedspec.conformance.case.World` loads its shard
+order. Every process of a :class:`~embedspec.conformance.checks.case.World` loads its shard
 of that table (:func:`process_states`):
 
 * vocab_parallel: rank r loads ``shard_full_weight(table, config, r, P)`` (its base
@@ -17,7 +17,7 @@ of that table (:func:`process_states`):
 
 A :class:`Scenario` holds the data of one forward case (table, one input and output
 gradient per process); :func:`forward_case` turns it into the
-:class:`~embedspec.conformance.case.Case` every process runs.
+:class:`~embedspec.conformance.checks.case.Case` every process runs.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from embedspec.conformance.case import Case, World
+from embedspec.conformance.checks.case import Case, World
 from embedspec.reference import vocab_parallel as ref_vocab
 from embedspec.reference.configs import LayerConfig, ShardedConfig, VocabParallelConfig
 from embedspec.reference.partition import column_range

@@ -1,15 +1,17 @@
 """Repro snippets: every failing check carries a short program that reproduces it.
 
-:func:`repro_snippet` turns a :class:`~embedspec.conformance.case.Case` into Python
-source that imports what it needs, writes the configuration, the state (tensors as
-exact literals when small, as exact bytes otherwise), the indices (with their
-strides when they are a non-contiguous view), the output gradient, and then calls
-the same :mod:`~embedspec.conformance.harness` check that failed, on the backend
-named as on the command line. Run as is (``python -c``), it raises the same
-``AssertionError``.
+:func:`repro_snippet` turns a :class:`~embedspec.conformance.checks.case.Case` into Python
+source that imports what it needs, writes the configuration, the per-process states
+(tensors as exact literals when small, as exact bytes otherwise), the indices (with
+their strides when they are a non-contiguous view), the output gradients, and then
+calls the same :mod:`~embedspec.conformance.checks` check that failed, on the backend
+named as on the command line, through
+:func:`~embedspec.conformance.checks.target.target_for` (so the same snippet serves a
+one-process case and a world of several processes). Run as is (``python -c``), it
+raises the same ``AssertionError``.
 
 :func:`reporting` attaches the snippet (``add_note``) to any exception raised inside
-it; every harness check runs inside it.
+it; every check runs inside it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from embedspec.conformance.case import Case, World
+from embedspec.conformance.checks.case import Case, World
 
 #: Tensors with at most this many elements are written as literal lists.
 LITERAL_LIMIT = 64
@@ -46,7 +48,7 @@ class _Source:
         if isinstance(value, torch.Tensor):
             return self.tensor(value)
         if isinstance(value, World):
-            self.imports.add("from embedspec.conformance.case import World")
+            self.imports.add("from embedspec.conformance.checks.case import World")
             return repr(value)
         if isinstance(value, type) and issubclass(value, BaseException):
             if getattr(builtins, value.__name__, None) is value:
@@ -161,7 +163,7 @@ def _case_source(src: _Source, case: Case) -> list[str]:
                    else field.default)
         if isinstance(current, torch.Tensor) or not _same(current, default):
             args.append(f"{field.name}={src.value(current)}")
-    src.imports.add("from embedspec.conformance.case import Case")
+    src.imports.add("from embedspec.conformance.checks.case import Case")
     lines.append(f"case = Case({', '.join(args)})")
     return lines
 
@@ -176,29 +178,30 @@ def _what_runs(case: Case) -> str:
         "weight_loader": "layer.weight_loader(layer.weight, loaded_weight)",
     }
     action = steps.get(case.action, f"action {case.action!r}")
+    who = (f"each of the {case.world.nprocs} processes runs" if case.world.nprocs > 1
+           else "the backend runs")
     if case.action == "build":
-        return f"# the backend runs: {action}"
-    return f"# the backend runs: layer = backend.build(config, context); {action}"
+        return f"# {who}: {action}"
+    return f"# {who}: layer = backend.build(config, context); {action}"
 
 
-def repro_snippet(case: Case, backend_spec: str, *, check: str = "check_against_reference",
+def repro_snippet(case: Case, backend_spec: str, *, check: str = "check",
                   options: Mapping[str, Any] | None = None, seed: int | None = None,
                   device: str | None = None) -> str:
-    """Python source reproducing ``check`` (a harness function name) of ``case`` on the
-    backend named ``backend_spec``; ``options`` are the check's keyword arguments and
-    ``seed`` the torch seed set right before it (initialisation checks)."""
+    """Python source reproducing ``check`` (a function of
+    :mod:`embedspec.conformance.checks`) of ``case`` on the backend named
+    ``backend_spec``; ``options`` are the check's keyword arguments and ``seed`` the
+    torch seed set right before it (initialisation checks)."""
     src = _Source()
-    src.imports.add("from embedspec.backends.registry import load_backend")
-    src.imports.add("from embedspec.conformance import harness")
+    src.imports.add("from embedspec.conformance import checks")
     body = _case_source(src, case)
     body.append(_what_runs(case))
     device = device or case.device
-    body.append(f"target = harness.local_target(load_backend({backend_spec!r}), "
-                f"device={device!r})")
+    body.append(f"with checks.target_for({backend_spec!r}, device={device!r}) as target:")
     if seed is not None:
-        body.append(f"torch.manual_seed({seed})")
+        body.append(f"    torch.manual_seed({seed})")
     kwargs = "".join(f", {k}={src.value(v)}" for k, v in (options or {}).items())
-    body.append(f"harness.{check}(target, case{kwargs})")
+    body.append(f"    checks.{check}(target, case{kwargs})")
     return "\n".join([*sorted(src.imports, key=_import_order), "", *body])
 
 

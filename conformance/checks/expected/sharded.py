@@ -4,8 +4,8 @@ data-parallel grid (``grid_forward``).
 
 Model-parallel worlds (``world.dp_size == 1``): rank r returns the full rows
 (``gather_output``) or its column block, bitwise; its gradient is the column block of
-the gradient of its own output gradient (slice backward of the all-gather), within
-the S0.7 bound. With ``max_norm`` the stored shards hold the rows renormalised by the
+the gradient of its own output gradient (slice backward of the all-gather), within the
+S0.7 bound. With ``max_norm`` the stored shards hold the rows renormalised by the
 *full-row* norm (reduced across shards, within the renorm bound; rows whose norm is
 within rounding of ``max_norm`` may go either way), every other row bitwise as
 loaded, and the output is bitwise the stored rows.
@@ -20,37 +20,47 @@ rank``; replica 0 is the owner):
 * the owner's gradient is the sum over replicas of each replica's gradient of the
   shard (:func:`~embedspec.reference.sharded.owner_gradient`), each computed from that
   process's own output gradient (and its own ``scale_grad_by_freq`` counts);
-  non-owner gradients are not checked;
-* the owner's state after the forward is checked, non-owner states are not (the spec
-  leaves what a replica stores open), except after an error.
+  non-owner gradients and states are not checked (the spec leaves them open), except
+  after an error.
 
-Errors of a bad configuration or input are those of
-:mod:`~embedspec.conformance.expected_world`.
+A bad configuration raises the reference constructor's ``ValueError`` on every
+process (S0.5); an invalid input makes every process raise, states unchanged
+(S0.2-S0.4).
 """
 
 from __future__ import annotations
 
 import torch
-from embedspec.conformance import tolerance
-from embedspec.conformance.case import Case
-from embedspec.conformance.expected_world import (
-    Expected,
-    expected_errors,
+from embedspec.conformance.checks import tolerance
+from embedspec.conformance.checks.case import Case
+from embedspec.conformance.checks.expected.common import (
+    columns_of,
+    errors_on_every_process,
     grad_of,
+    input_errors,
+    multi_rank_build_errors,
+    padding_row,
     reference_world,
+    renorm_allowance,
     replica_inputs,
 )
-from embedspec.conformance.world_states import column_block
+from embedspec.conformance.checks.expected.model import Expected, StoredRows
+from embedspec.conformance.checks.states import column_block
 from embedspec.reference import sharded as ref_sharded
 from embedspec.reference.configs import ShardedConfig
-from embedspec.reference.validation import normalize_padding_idx
 
 
-def expected_forward(case: Case) -> list[Expected]:
-    """Every process's :class:`Expected` for a forward (and backward) of ``case``."""
-    errors = expected_errors(case)
-    if errors is not None:
-        return errors
+def expected(case: Case) -> list[Expected]:
+    """Every process's :class:`Expected` of a sharded ``case``."""
+    build = errors_on_every_process(case, multi_rank_build_errors(case), keep_state=False)
+    if build is not None or case.action == "build":
+        return build or [Expected() for _ in range(case.world.nprocs)]
+    if case.action != "forward":
+        raise ValueError(f"sharded has no expectation for action {case.action!r}")
+    return input_errors(case) or _forward(case)
+
+
+def _forward(case: Case) -> list[Expected]:
     config, world = case.config, case.world
     inputs = replica_inputs(case)
     grid = [reference_world(config, world.size, case.states[d * world.size:][:world.size])
@@ -60,22 +70,27 @@ def expected_forward(case: Case) -> list[Expected]:
     else:
         outputs = ref_sharded.grid_forward(grid, inputs)
     owner = grid[0]
-    renorm = None
-    if config.max_norm is not None:
-        full_before = torch.cat([case.states[r]["weight"] for r in range(world.size)], dim=1)
-        union = torch.cat([x.reshape(-1).to(torch.int64) for x in inputs])
-        renorm = tolerance.renormalisation(full_before, union, config.max_norm,
-                                           config.norm_type)
+    owners = tuple(range(world.size))
+    full_before = torch.cat([case.states[r]["weight"] for r in owners], dim=1)
+    union = torch.cat([x.reshape(-1).to(torch.int64) for x in inputs])
     expected = []
     for proc in range(world.nprocs):
         dp_rank, rank = world.coords(proc)
-        is_owner = dp_rank == 0
-        expected.append(Expected(
-            output=outputs[dp_rank][rank].detach(),
-            state_after={"weight": owner[rank].weight.detach().clone()} if is_owner else None,
-            state_before=case.states[proc], renorm=renorm))
+        columns = column_block(config, world.size, rank)
+        want = Expected(output=outputs[dp_rank][rank].detach())
+        if config.max_norm is not None:
+            want.output_reads = StoredRows(case.inputs[proc], owners,
+                                           None if config.gather_output else columns)
+        if dp_rank == 0:
+            after = owner[rank].weight.detach().clone()
+            want.state_after = {"weight": after}
+            if config.max_norm is not None:
+                want.renorm = renorm_allowance(full_before, union, config.max_norm,
+                                               config.norm_type, case.states[proc]["weight"],
+                                               after, columns)
+        expected.append(want)
     if case.grad_outputs is not None:
-        for rank in range(world.size):
+        for rank in owners:
             grads, bounds = _owner_gradient(case, inputs, owner[rank], outputs, rank)
             expected[rank].grads = {"weight": grads}
             expected[rank].grad_bounds = {"weight": bounds}
@@ -108,18 +123,8 @@ def gradient_bound(config: ShardedConfig, world_size: int, rank: int,
     if grad_output.shape[-1] == 0:
         return tolerance.Bound()  # a rank without columns: nothing to bound
     full = tolerance.weight_gradient(
-        indices, grad_output, config.num_embeddings,
-        padding_idx=normalize_padding_idx(config.padding_idx, config.num_embeddings),
+        indices, grad_output, config.num_embeddings, padding_idx=padding_row(config),
         scale_grad_by_freq=config.scale_grad_by_freq, dtype=dtype)
     if config.gather_output:
-        return columns(full, *column_block(config, world_size, rank))
+        return columns_of(full, *column_block(config, world_size, rank))
     return full
-
-
-def columns(bound: tolerance.Bound, start: int, end: int) -> tolerance.Bound:
-    """The bound of columns ``[start, end)`` of a ``(V, D)`` bound."""
-    def cut(t: torch.Tensor) -> torch.Tensor:
-        return t[..., start:end] if t.dim() and t.shape[-1] > 1 else t
-
-    return tolerance.Bound(tuple(tolerance.Part(cut(p.terms), cut(p.magnitude), p.dtype)
-                                 for p in bound.parts))

@@ -3,17 +3,16 @@
 Each raises ``AssertionError`` with a precise message: what was compared, the first
 mismatching index with both values, how many elements mismatch, the largest
 absolute difference and, for tolerances, the bound that was allowed and how it was
-made (terms, magnitude, dtype; see :mod:`embedspec.conformance.tolerance`).
+made (terms, magnitude, dtype; see :mod:`embedspec.conformance.checks.tolerance`).
 """
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Iterable, Mapping
 
 import torch
-from embedspec.conformance.case import RankOutcome
-from embedspec.conformance.tolerance import Bound
+from embedspec.conformance.checks.case import RankOutcome
+from embedspec.conformance.checks.tolerance import Bound
 
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
@@ -113,14 +112,6 @@ def assert_within(actual: torch.Tensor, expected: torch.Tensor, bound: Bound, *,
     )
 
 
-def assert_close_accumulated(actual: torch.Tensor, expected: torch.Tensor, *,
-                             terms: torch.Tensor | float, magnitude: torch.Tensor | float,
-                             dtype: torch.dtype, what: str = "value") -> None:
-    """An accumulation within the S0.7 bound ``FACTOR * terms * (eps(dtype) * magnitude +
-    tiny(dtype))`` (``terms``/``magnitude`` scalars or tensors broadcastable to the value)."""
-    assert_within(actual, expected, Bound.of(terms, magnitude, dtype), what=what)
-
-
 def assert_zero_where(actual: torch.Tensor, mask: torch.Tensor, *, what: str = "value") -> None:
     """Every element of ``actual`` selected by ``mask`` (broadcast) is exactly zero."""
     actual = _require_tensor(actual, what)
@@ -183,14 +174,6 @@ def assert_rows_unchanged_except(before: torch.Tensor, after: torch.Tensor,
         raise AssertionError(
             f"{what}: rows {changed} changed but only rows {sorted(allowed_rows.tolist())} may; "
             f"first at index {index}: now {_value(after, index)}, was {_value(before, index)}")
-
-
-def error_class(name: str) -> type[BaseException]:
-    """The builtin exception class called ``name`` (``"IndexError"`` -> ``IndexError``)."""
-    cls = getattr(builtins, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-        raise ValueError(f"{name!r} is not a builtin exception class")
-    return cls
 
 
 def assert_no_error(outcome: RankOutcome, *, what: str = "the backend") -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 #: Where the built-in backends' expectation files live: ``<dir>/<backend name>.json``.
-EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
 #: The statuses an entry may have.
 STATUSES = ("xfail",)
 #: The prefix of the reason :func:`accept` gives a newly accepted failure.

@@ -60,13 +60,6 @@ def tiny(dtype: torch.dtype) -> float:
     return float(info.smallest_normal) * float(info.eps)
 
 
-def coarsest(*dtypes: torch.dtype) -> torch.dtype:
-    """The dtype with the largest epsilon among ``dtypes``."""
-    if not dtypes:
-        raise ValueError("coarsest() needs at least one dtype")
-    return max(dtypes, key=eps)
-
-
 def allowed(terms: torch.Tensor | float, magnitude: torch.Tensor | float,
             dtype: torch.dtype) -> torch.Tensor:
     """The allowed absolute difference ``FACTOR * terms * (eps * magnitude + tiny)``
@@ -146,10 +139,6 @@ def _gather_rows(tensor: torch.Tensor, ids: torch.Tensor, shape: torch.Size) -> 
         tensor = tensor.unsqueeze(1)
     gathered = tensor.index_select(0, ids)
     return gathered.reshape(*shape, gathered.shape[-1])
-
-
-EXACT_ZERO = Bound()
-"""Numeric equality: the difference must be exactly zero."""
 
 
 # -- per operation ------------------------------------------------------------------------
@@ -369,11 +358,6 @@ def binary_gradient(scale: torch.Tensor, indices: torch.Tensor, grad_output: tor
     magnitude = sums.magnitude * scale.to(torch.float64).abs().unsqueeze(1)
     return (Bound.of(sums.terms + 1, magnitude, dtype)
             + Bound.of(float(dim + 2), magnitude, BINARY_SCALE_DTYPE))
-
-
-def requires_bitwise_backward(deterministic_backward: bool) -> bool:
-    """S0.6: repeated backward passes must agree bitwise only for backends declaring it."""
-    return bool(deterministic_backward)
 
 
 def describe() -> str:

@@ -1,6 +1,7 @@
-"""The session fixtures of a conformance run: the backend under test, where and how it
-runs, and the runner that executes cases on it. Registered by
-:mod:`embedspec.conformance.plugin`, which owns the run they read."""
+"""The fixtures of a conformance run: the target every check runs against, the backend
+under test, where and how it runs, the runner that executes cases on it, and the
+worlds each test may use. Registered by :mod:`embedspec.conformance.plugin`, which owns
+the run they read."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import Iterator
 import pytest
 import torch
 from embedspec.backends.contract import Backend
-from embedspec.conformance.case import LocalRunner, Runner, World
-from embedspec.conformance.plugin import conformance_run
-from embedspec.conformance.profiles import Profile
+from embedspec.conformance.checks.case import Runner, World
+from embedspec.conformance.checks.execute import LocalRunner
+from embedspec.conformance.checks.target import Target
+from embedspec.conformance.plugin import conformance_run, item_worlds
+from embedspec.conformance.session.profiles import Profile
 
 
 @pytest.fixture(scope="session")
@@ -60,13 +63,15 @@ def runner(pytestconfig: pytest.Config) -> Iterator[Runner]:
 
 
 @pytest.fixture(scope="session")
-def worlds(pytestconfig: pytest.Config, runner: Runner) -> tuple[World, ...]:
-    """The worlds this run may use: (World(1),) for single-process backends, else the
-    profile's worlds that the runner supports."""
-    run = conformance_run(pytestconfig)
-    if not run.backend.multi_process:
-        return (World(1),)
-    return tuple(w for w in run.profile.worlds if runner.supports(w))
+def target(runner: Runner, backend: Backend, backend_spec: str, device: str) -> Target:
+    """What every check of the run runs against."""
+    return Target(runner, backend, device, backend_spec)
+
+
+@pytest.fixture
+def worlds(request: pytest.FixtureRequest) -> tuple[World, ...]:
+    """The worlds this test runs on, decided by the plugin at collection time."""
+    return item_worlds(request.node)
 
 
 @pytest.fixture(autouse=True)

@@ -240,8 +240,8 @@ def machine(device: str = "cpu") -> dict[str, Any]:
 
 
 def tolerance_policy() -> str | None:
-    """``embedspec.conformance.tolerance.describe()``, or None where that module is absent."""
-    name = "embedspec.conformance.tolerance"
+    """``embedspec.conformance.checks.tolerance.describe()``, or None where it is absent."""
+    name = "embedspec.conformance.checks.tolerance"
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
