@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import torch
 from embedspec.backends import support
-from embedspec.backends.eager.embedding import init_table_
 from embedspec.backends.eager.vocab_layout import VocabLayout
 from embedspec.backends.kernels import EmbeddingKernels
 from embedspec.reference import Collectives
@@ -58,8 +57,7 @@ class DistributedVocabParallelEmbedding(nn.Module):
         self.num_added_embeddings = layout.num_added_embeddings
         self.num_embeddings_padded = layout.num_embeddings_padded
         self.num_embeddings_per_partition = layout.num_embeddings_per_partition
-        full = torch.empty(layout.num_embeddings, embedding_dim, dtype=dtype, device=device)
-        self.weight = nn.Parameter(self.shard.cut(init_table_(full, "normal", None)))
+        self.weight = nn.Parameter(layout.initial_shard(rank, embedding_dim, dtype, device))
 
     def forward(self, input_: torch.Tensor) -> torch.Tensor:
         """Validate (locally, see the module docstring), mask, look up, all-reduce (S3.6)."""

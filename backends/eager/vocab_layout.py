@@ -9,7 +9,8 @@ ids and block r of the padded added ids (which start at the *unpadded*
 ``num_embeddings_padded / tp_size`` rows: its base rows, base padding, its added rows,
 added padding.
 
-Integer arithmetic and row gathers only; the layers validate ids before using it.
+Integer arithmetic, row gathers and the initial draw; the layers validate ids before
+using it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 from embedspec.backends import support
+
+from .embedding import init_table_
 
 DEFAULT_VOCAB_PADDING_SIZE = 64
 
@@ -120,6 +123,14 @@ class VocabLayout:
             added_start=min(added_start, self.num_embeddings),
             added_end=min(added_start + added_block, self.num_embeddings),
             added_row=base_block, rows=self.num_embeddings_per_partition)
+
+    def initial_shard(self, rank: int, embedding_dim: int, dtype: torch.dtype,
+                      device: torch.device | str | None) -> torch.Tensor:
+        """Rank ``rank``'s local table of a fresh layer: cut from one N(0, 1) draw of the
+        ``(num_embeddings, D)`` table from the global RNG (S3.8), so every rank of a world
+        seeded alike holds its part of the same table."""
+        full = torch.empty(self.num_embeddings, embedding_dim, dtype=dtype, device=device)
+        return self.shard(rank).cut(init_table_(full, "normal", None))
 
     def full_from_checkpoint(self, loaded: torch.Tensor) -> torch.Tensor:
         """The ``(num_embeddings, D)`` table of a checked checkpoint (S3.9): a base-only

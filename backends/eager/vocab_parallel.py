@@ -19,7 +19,6 @@ from embedspec.reference.configs import VocabParallelConfig
 from torch import nn
 
 from . import kernels
-from .embedding import init_table_
 from .vocab_layout import DEFAULT_VOCAB_PADDING_SIZE, VocabLayout
 
 
@@ -57,8 +56,7 @@ class EagerVocabParallelEmbedding(nn.Module):
         self.org_vocab_size_padded = layout.org_vocab_size_padded
         self.num_embeddings_padded = layout.num_embeddings_padded
         self.num_embeddings_per_partition = layout.num_embeddings_per_partition
-        full = torch.empty(layout.num_embeddings, embedding_dim, dtype=dtype, device=device)
-        self.weight = nn.Parameter(self.shard.cut(init_table_(full, "normal", None)))
+        self.weight = nn.Parameter(layout.initial_shard(0, embedding_dim, dtype, device))
 
     @classmethod
     def from_config(cls, config: VocabParallelConfig, *,

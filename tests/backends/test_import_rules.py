@@ -98,7 +98,7 @@ def _dotted(node: ast.expr) -> str | None:
 
 def _package(path: Path) -> str:
     parts = path.relative_to(BACKENDS).with_suffix("").parts
-    package = ("embedspec", "backends") + parts
+    package = ("embedspec", "backends", *parts)
     return ".".join(package if path.name == "__init__.py" else package[:-1])
 
 

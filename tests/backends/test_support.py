@@ -62,9 +62,9 @@ def test_index_errors_name_the_argument_the_id_and_the_range() -> None:
         support.check_ids(torch.tensor([0, 5, -3]), 5, "input_")
     with pytest.raises(IndexError, match=r"input holds id 9, outside .*\[0, 5\)"):
         support.check_ids(torch.tensor([[1, 9], [5, 2]]), 5)
-    with pytest.raises(TypeError, match="ids must have dtype int32 or int64, got torch.bool"):
+    with pytest.raises(TypeError, match=r"ids must have dtype int32 or int64, got torch\.bool"):
         support.check_ids(torch.tensor([True]), 5, "ids")
-    with pytest.raises(TypeError, match="input must be a torch.Tensor .* got list"):
+    with pytest.raises(TypeError, match=r"input must be a torch\.Tensor .* got list"):
         support.check_ids([0], 5)
 
 
@@ -235,7 +235,7 @@ def test_loaded_weight_errors_name_the_shapes() -> None:
     with pytest.raises(ValueError, match=r"loaded_weight must have shape \(8, 3\) \(base vocab "
                                          r"only\) or \(10, 3\) .* got \(9, 3\)"):
         ours(layer.weight, torch.randn(9, 3))
-    with pytest.raises(ValueError, match="floating-point tensor, got dtype torch.int64"):
+    with pytest.raises(ValueError, match=r"floating-point tensor, got dtype torch\.int64"):
         ours(layer.weight, torch.zeros(8, 3, dtype=torch.int64))
     with pytest.raises(ValueError, match="param must be this layer's weight"):
         ours(torch.nn.Parameter(torch.randn(12, 3)), torch.randn(8, 3))
