@@ -196,7 +196,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         runs, profile=args.profile, seed=args.seed, device=args.device, versions=versions(),
         machine=machine(args.device), tolerance=tolerance_policy(),
         generated=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        not_run=not_run, divergences=documented_divergences(),
+        not_run=not_run, divergences=documented_divergences(selected),
     )
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
     write_json(report, out / "report.json")
@@ -204,14 +204,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0 if runs else 1
 
 
-def documented_divergences() -> dict[str, tuple]:
-    """The documented departures from the spec of the backends that publish them: the
-    upstream divergences the ``torch_nn`` column must show."""
-    try:
-        from embedspec.backends.torch_nn.divergences import DIVERGENCES
-    except ImportError:
-        return {}
-    return {"torch_nn": DIVERGENCES}
+def documented_divergences(entries: Sequence[BackendEntry]) -> dict[str, tuple]:
+    """The departures from the spec each backend documents
+    (:meth:`~embedspec.backends.contract.Backend.divergences`), for those that publish
+    any; a backend whose declaration fails publishes none (its run shows why)."""
+    found = {}
+    for entry in entries:
+        try:
+            published = tuple(entry.backend.divergences()) if entry.backend else ()
+        except Exception:
+            published = ()
+        if published:
+            found[entry.name] = published
+    return found
 
 
 def select_backends(entries: list[BackendEntry], requested: str | None

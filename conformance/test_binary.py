@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import pytest
 from embedspec.conformance import strategies as xs
-from embedspec.conformance.checks import check, check_packed_agreement
+from embedspec.conformance.checks import Case, check, check_initialisation, check_packed_agreement
+from embedspec.reference.configs import BinaryConfig
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,3 +70,17 @@ def test_padding_row_outputs_zeros(target, dtype, data):
 def test_padding_row_packs_to_zero_scale(target, data):
     """The padding row packs as a zero row: real bits 1, scale 0."""
     check(target, data.draw(xs.binary_cases(padding=True, action="packed"), label="case"))
+
+
+@pytest.mark.spec("binary", "init")
+@pytest.mark.parametrize(("num_embeddings", "embedding_dim", "padding_idx"), [
+    pytest.param(512, 16, 3, id="512x16-pad3"),
+    pytest.param(40, 203, None, id="40x203"),
+])
+@pytest.mark.parametrize("dtype", xs.DTYPE_NAMES)
+def test_init(target, seed, dtype, num_embeddings, embedding_dim, padding_idx):
+    """S5: the latent table is drawn from N(0, 1), its padding row exactly zero (so it
+    packs to scale 0)."""
+    config = BinaryConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
+                          dtype=xs.torch_dtype(dtype))
+    check_initialisation(target, Case(config=config, action="build"), seed=seed)

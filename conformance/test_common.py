@@ -34,7 +34,7 @@ BACKWARD_DETERMINISM = {"embedding": "determinism", "stable": "backward", "binar
 ATOMICITY_OPTIONS = {"embedding": {"max_norm": 0.0, "padding": None},
                      "stable": {"max_norm": 0.0}, "binary": {"padding": None}}
 #: Each kind of bad index tensor and the error it must raise.
-BAD_INDICES = {"out_of_range": IndexError, "bad_dtype": TypeError}
+BAD_INDICES = {"out_of_range": IndexError, "bad_dtype": TypeError, "not_a_tensor": TypeError}
 
 
 @pytest.mark.parametrize("family", families("forward"))
@@ -80,12 +80,28 @@ def test_errors_leave_state_unchanged(target, family, kind, data):
     check(target, case, error=BAD_INDICES[kind])
 
 
+def config_rules() -> list:
+    """One parameter per (family, validation rule), tagged with the family's errors row."""
+    return [pytest.param(family, rule.name, marks=pytest.mark.spec(family, "errors"),
+                         id=f"{family}-{rule.name}")
+            for family in xs.SINGLE_PROCESS_FAMILIES for rule in xs.rules_of(family)]
+
+
+@pytest.mark.parametrize(("family", "rule"), config_rules())
+@given(data=st.data())
+def test_bad_config_raises_value_error(target, family, rule, data):
+    """S0.5 (and S1.1, S1.2, S1.4, S1.7, S5): a configuration breaking one validation
+    rule raises ValueError naming the argument, at construction; one test per rule."""
+    invalid = data.draw(xs.invalid_config_cases(family, rule), label="case")
+    check(target, invalid.case, error=ValueError, mentions=invalid.argument)
+
+
 @pytest.mark.parametrize("family", families("errors"))
 @given(data=st.data())
-def test_bad_config_raises_value_error(target, family, data):
-    """S0.5: one bad argument raises ValueError naming it, at construction."""
-    invalid = data.draw(xs.invalid_config_cases(family), label="case")
-    check(target, invalid.case, error=ValueError, mentions=invalid.argument)
+def test_non_tensor_input_raises_type_error(target, family, data):
+    """S0.2: indices that are not a tensor (a Python list of valid ids) raise TypeError."""
+    check(target, data.draw(xs.family_cases(family, invalid_indices="not_a_tensor"),
+                            label="case"), error=TypeError)
 
 
 @pytest.mark.parametrize("family", families(FORWARD_DETERMINISM))

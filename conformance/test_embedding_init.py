@@ -10,6 +10,7 @@ of a named scheme and is followed by the same zeroing.
 from __future__ import annotations
 
 import pytest
+import torch
 from embedspec.conformance import strategies as xs
 from embedspec.conformance.checks import Case, check_initialisation, fill_with_constant
 from embedspec.reference import INIT_SCHEMES
@@ -44,3 +45,17 @@ def test_user_callable_then_padding_row_zeroed(target, seed, num_embeddings, emb
     config = EmbeddingConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
                              init=fill_with_constant)
     check_initialisation(target, Case(config=config, action="build"), seed=seed)
+
+
+@pytest.mark.spec("embedding", "init")
+@pytest.mark.parametrize("scheme", sorted(INIT_SCHEMES))
+@pytest.mark.parametrize(("num_embeddings", "embedding_dim", "padding_idx"), INIT_SHAPES[:2])
+def test_reset_parameters_reinitialises(target, seed, num_embeddings, embedding_dim,
+                                        padding_idx, scheme):
+    """``reset_parameters()`` draws the table again by the layer's scheme and zeroes the
+    padding row, whatever the table held."""
+    config = EmbeddingConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
+                             init=scheme)
+    state = {"weight": torch.full((num_embeddings, embedding_dim), 7.0)}
+    check_initialisation(target, Case(config=config, states=[state], action="reset_parameters"),
+                         seed=seed)

@@ -11,36 +11,23 @@ compared within the S0.7 bound, and a row whose norm is within rounding of
 
 from __future__ import annotations
 
-import math
-
 import pytest
-import torch
 from embedspec.conformance import strategies as xs
 from embedspec.conformance.checks import Case, check
 from hypothesis import given
 from hypothesis import strategies as st
 
-#: Rows whose norm is exact in every dtype, with that norm, per norm_type.
-EXACT_NORM_ROWS = {
-    1.0: ((1.0, -2.0), 3.0),
-    2.0: ((3.0, -4.0), 5.0),
-    math.inf: ((-5.0, 2.0), 5.0),
-}
-
 
 @st.composite
 def exact_norm_cases(draw: st.DrawFn, dtype: str, norm_type: float) -> Case:
     """A case with ``max_norm`` equal, exactly, to the norm of one referenced row."""
-    values, norm = EXACT_NORM_ROWS[norm_type]
-    scale = 2.0 ** draw(st.integers(-2, 2), label="power_of_two")
     config = draw(xs.embedding_configs(dtype, embedding_dim=st.integers(2, 9)),
                   label="config")
-    config = config.replace(max_norm=norm * scale, norm_type=norm_type)
+    exact, norm = draw(xs.exact_norm_rows(config.embedding_dim, config.dtype, norm_type),
+                       label="exact_row")
+    config = config.replace(max_norm=norm, norm_type=norm_type)
     state = draw(xs.states(config), label="state")
     row = draw(st.integers(0, config.num_embeddings - 1), label="row")
-    columns = draw(st.permutations(range(config.embedding_dim)), label="columns")
-    exact = torch.zeros(config.embedding_dim, dtype=config.dtype)
-    exact[list(columns[:2])] = torch.tensor(values, dtype=config.dtype) * scale
     state["weight"][row] = exact
     indices = draw(xs.index_tensors(config.num_embeddings, include=[row]), label="indices")
     return Case(config=config, states=[state], inputs=[indices])
@@ -65,7 +52,7 @@ def test_repeated_ids_renorm_once(target, distribution, data):
 
 
 @pytest.mark.spec("embedding", "max_norm")
-@pytest.mark.parametrize("norm_type", list(EXACT_NORM_ROWS), ids=["p1", "p2", "pinf"])
+@pytest.mark.parametrize("norm_type", list(xs.EXACT_NORM_ROWS), ids=["p1", "p2", "pinf"])
 @pytest.mark.parametrize("dtype", xs.DTYPE_NAMES)
 @given(data=st.data())
 def test_norm_equal_to_max_norm_is_not_renormalised(target, dtype, norm_type, data):

@@ -43,3 +43,16 @@ def test_negative_padding_idx_counts_from_the_end(target, data):
     row = config.padding_idx % config.num_embeddings
     case.config = config.replace(padding_idx=row - config.num_embeddings)
     check(target, case)
+
+
+@pytest.mark.spec("embedding", "padding_idx")
+@pytest.mark.parametrize("dtype", xs.DTYPE_NAMES)
+@given(data=st.data())
+def test_a_negative_zero_padding_row_is_returned_as_stored(target, dtype, data):
+    """S0.7 rule 1: a stored ``-0.0`` is a value like any other, sign bit included; a
+    layer that outputs ``+0.0`` for its padding row does not return the stored row."""
+    case = data.draw(xs.embedding_cases(dtype, padding=True, include_padding=True),
+                     label="case")
+    row = case.config.padding_idx % case.config.num_embeddings
+    case.states[0]["weight"][row] = -0.0
+    check(target, case)

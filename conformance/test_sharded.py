@@ -11,14 +11,15 @@ test_sharded_data_parallel.py; the rules are in :mod:`embedspec.conformance.chec
 from __future__ import annotations
 
 import pytest
-from embedspec.conformance.checks import Case, check
+from embedspec.conformance.checks import Case, check, check_initialisation
 from embedspec.conformance.strategies import DTYPE_NAMES
 from embedspec.conformance.strategies.parallel import (
     invalid_sharded_configs,
     sharded_cases,
     uneven_even_configs,
     world_draws,
-    )
+)
+from embedspec.reference.configs import ShardedConfig
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -118,3 +119,15 @@ def test_bad_configuration_raises_on_every_rank(data, target, worlds):
     world = data.draw(world_draws(worlds), label="world")
     config = data.draw(invalid_sharded_configs(world.size), label="config")
     check(target, Case(config=config, world=world, action="build"), error=ValueError)
+
+
+@pytest.mark.spec(FAMILY, "init")
+@pytest.mark.parametrize("scheme", ["normal", "xavier_uniform", "scaled_normal"])
+def test_init(target, seed, worlds, scheme):
+    """S4: the shards of a fresh world are column blocks of one table drawn by the
+    scheme, with the full table's ``(V, D)`` as the scheme's parameters; the padding row
+    is exactly zero on every shard."""
+    config = ShardedConfig(600, 11, padding_idx=4, init=scheme)
+    for world in worlds:
+        check_initialisation(target, Case(config=config, world=world, action="build"),
+                             seed=seed)

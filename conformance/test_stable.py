@@ -12,6 +12,7 @@ but not into the padding row.
 from __future__ import annotations
 
 import pytest
+import torch
 from embedspec.conformance import strategies as xs
 from embedspec.conformance.checks import Case, check, check_initialisation
 from embedspec.reference.configs import StableEmbeddingConfig
@@ -69,3 +70,48 @@ def test_init(target, seed, dtype, num_embeddings, embedding_dim, padding_idx):
     config = StableEmbeddingConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
                                    dtype=xs.torch_dtype(dtype))
     check_initialisation(target, Case(config=config, action="build"), seed=seed)
+
+
+@pytest.mark.spec("stable", "init")
+def test_reset_parameters_reinitialises_the_table_only(target, seed):
+    """``reset_parameters()`` draws the table again (Xavier-uniform, padding row zero) and,
+    as bitsandbytes, leaves the norm's parameters as they are."""
+    config = StableEmbeddingConfig(512, 16, padding_idx=3)
+    state = {"weight": torch.full((512, 16), 7.0), "norm.weight": torch.full((16,), 2.0),
+             "norm.bias": torch.full((16,), -1.0)}
+    check_initialisation(target, Case(config=config, states=[state], action="reset_parameters"),
+                         seed=seed)
+
+
+@pytest.mark.spec("stable", "forward")
+@pytest.mark.parametrize(("num_embeddings", "embedding_dim"), [(0, 3), (4, 0), (0, 0)],
+                         ids=["V0", "D0", "V0-D0"])
+@given(data=st.data())
+def test_degenerate_sizes(target, num_embeddings, embedding_dim, data):
+    """V = 0 and D = 0 are legal (F1.6, S2): an empty table takes only empty indices, a
+    D = 0 layer returns ``indices.shape + (0,)``."""
+    check(target, data.draw(xs.stable_cases(num_embeddings=st.just(num_embeddings),
+                                            embedding_dim=st.just(embedding_dim)),
+                            label="case"))
+
+
+@pytest.mark.spec("stable", "backward")
+@pytest.mark.parametrize("flag", ["sparse", "scale_grad_by_freq"])
+@given(data=st.data())
+def test_lookup_options_pass_through(target, flag, data):
+    """S2: ``sparse`` and ``scale_grad_by_freq`` reach the lookup: a sparse table gradient,
+    or contributions divided by their id's count."""
+    case = data.draw(xs.stable_cases(backward=True), label="case")
+    case.config = case.config.replace(**{flag: True})
+    check(target, case)
+
+
+@pytest.mark.spec("stable", "forward")
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@given(data=st.data())
+def test_a_changed_default_dtype_changes_nothing(target, dtype, data):
+    """S2 (vs bitsandbytes, D-stable-norm-dtype): the norm's dtype follows the table's,
+    not the global default dtype, at construction and in the forward."""
+    case = data.draw(xs.stable_cases(dtype, backward=True), label="case")
+    case.default_dtype = torch.float64
+    check(target, case)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from embedspec.conformance.checks import Case, World, check
+from embedspec.conformance import strategies as xs
+from embedspec.conformance.checks import Case, World, check, check_initialisation
 from embedspec.conformance.checks.states import process_states
 from embedspec.conformance.strategies import DTYPE_NAMES, tables
 from embedspec.conformance.strategies.parallel import (
@@ -160,3 +161,26 @@ def test_bad_configuration_raises_on_every_rank(data, target, worlds):
     world = data.draw(world_draws(worlds), label="world")
     config = data.draw(invalid_vocab_parallel_configs(world.size), label="config")
     check(target, Case(config=config, world=world, action="build"), error=ValueError)
+
+
+@pytest.mark.spec(FAMILY, "init")
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+def test_init(target, seed, worlds, dtype):
+    """S3.8: a fresh world holds, in its base and added rows, one N(0, 1) table; every
+    vocab padding row of every shard is exactly zero."""
+    config = VocabParallelConfig(450, 12, org_num_embeddings=430, padding_size=48,
+                                 params_dtype=xs.torch_dtype(dtype))
+    for world in worlds:
+        check_initialisation(target, Case(config=config, world=world, action="build"),
+                             seed=seed)
+
+
+@pytest.mark.spec(FAMILY, "weight_loader")
+@given(data=st.data())
+def test_sharded_to_full_mapping(data, target, worlds):
+    """S3.7: ``get_sharded_to_full_mapping()`` lists, for the rows of the gathered shards,
+    the base ids, then the added ids, then the padding positions (None at world size 1,
+    as upstream)."""
+    world = data.draw(world_draws(worlds), label="world")
+    config = data.draw(vocab_parallel_configs(world.size), label="config")
+    check(target, Case(config=config, world=world, action="mapping"))

@@ -97,8 +97,9 @@ class EagerEmbedding(OptionAttributes, nn.Module):
 
     State: ``weight`` of shape ``(num_embeddings, embedding_dim)`` and dtype ``dtype``
     (None: the default dtype), initialised by ``init`` (a name of :data:`INIT_FILLS` or
-    a callable), padding row zeroed. ``optimizer_overrides`` declares bitsandbytes'
-    32-bit optimizer-state hint for ``weight`` (F1.8).
+    a callable), padding row zeroed; :meth:`reset_parameters` does it again.
+    ``optimizer_overrides`` declares bitsandbytes' 32-bit optimizer-state hint for
+    ``weight`` (F1.8).
     """
 
     optimizer_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType(
@@ -113,14 +114,18 @@ class EagerEmbedding(OptionAttributes, nn.Module):
         num_embeddings, embedding_dim = check_sizes(num_embeddings, embedding_dim)
         self.options = LookupOptions.validate(num_embeddings, padding_idx, max_norm, norm_type,
                                               scale_grad_by_freq, sparse)
-        init = check_init(init)
+        self.init = check_init(init)
         dtype = check_dtype(dtype)
         device = check_device(device)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.weight = nn.Parameter(
             torch.empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
-        init_table_(self.weight, init, self.options.padding_idx)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Fill the table by the layer's ``init`` scheme, then zero the padding row (S1.7)."""
+        init_table_(self.weight, self.init, self.options.padding_idx)
 
     @classmethod
     def from_config(cls, config: EmbeddingConfig, *,

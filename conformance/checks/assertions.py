@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import torch
-from embedspec.conformance.checks.case import RankOutcome
+from embedspec.conformance.checks.case import ErrorInfo, RankOutcome
 from embedspec.conformance.checks.tolerance import Bound
 
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
@@ -176,10 +176,23 @@ def assert_rows_unchanged_except(before: torch.Tensor, after: torch.Tensor,
             f"first at index {index}: now {_value(after, index)}, was {_value(before, index)}")
 
 
+def _raised(error: ErrorInfo) -> str:
+    where = " while building the layer" if error.during == "build" else ""
+    return f"{error.type}{where}: {error.message}"
+
+
+def _failure(message: str, error: ErrorInfo | None) -> AssertionError:
+    """An ``AssertionError`` carrying the backend's own traceback as a note."""
+    failure = AssertionError(message)
+    if error is not None and error.traceback:
+        failure.add_note(f"the backend's traceback (innermost last):\n{error.traceback}")
+    return failure
+
+
 def assert_no_error(outcome: RankOutcome, *, what: str = "the backend") -> None:
     """The outcome records no error."""
     if outcome.error is not None:
-        raise AssertionError(f"{what} raised {outcome.error.type}: {outcome.error.message}")
+        raise _failure(f"{what} raised {_raised(outcome.error)}", outcome.error)
 
 
 def assert_error(outcome: RankOutcome, expected_cls: type[BaseException], *,
@@ -190,8 +203,7 @@ def assert_error(outcome: RankOutcome, expected_cls: type[BaseException], *,
     if error is None:
         raise AssertionError(f"expected {expected_cls.__name__}, but no error was raised")
     if not error.is_a(expected_cls):
-        raise AssertionError(
-            f"expected {expected_cls.__name__}, got {error.type}: {error.message}")
+        raise _failure(f"expected {expected_cls.__name__}, got {_raised(error)}", error)
     if mentions is not None and mentions not in error.message:
         raise AssertionError(
             f"{error.type} must name {mentions!r}; its message is {error.message!r}")

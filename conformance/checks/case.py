@@ -20,7 +20,8 @@ from typing import Any, Literal, Protocol
 import torch
 from embedspec.reference.configs import LayerConfig
 
-Action = Literal["build", "forward", "forward_packed", "weight_loader", "packed"]
+Action = Literal["build", "forward", "forward_packed", "weight_loader", "packed",
+                 "mapping", "reset_parameters"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,12 @@ class Case:
     (forward, then backward when ``grad_outputs`` is given), ``forward_packed``
     (``layer.forward_packed(indices)``: the binary family's packed path), ``weight_loader``
     (call ``layer.weight_loader(layer.weight, loaded_weight)``), ``packed``
-    (call ``layer.packed()`` and report its tensors).
+    (call ``layer.packed()`` and report its tensors), ``mapping`` (call
+    ``layer.get_sharded_to_full_mapping()``: a vocab-parallel layer's row order),
+    ``reset_parameters`` (load the state, then call ``layer.reset_parameters()``).
+    ``inputs`` are index tensors, or any other object a test hands a layer (S0.2).
+    ``default_dtype``: the global default dtype while the layer is built and run
+    (restored afterwards).
     ``repeat`` runs the forward that many times (determinism checks); every
     output is kept in ``RankOutcome.extra["outputs"]``. ``write_output`` overwrites
     every element of the forward output in place after the backward, so a layer whose
@@ -60,7 +66,7 @@ class Case:
 
     config: LayerConfig
     states: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    inputs: list[torch.Tensor] = field(default_factory=list)
+    inputs: list[Any] = field(default_factory=list)
     grad_outputs: list[torch.Tensor] | None = None
     world: World = field(default_factory=World)
     device: str = "cpu"
@@ -68,14 +74,21 @@ class Case:
     loaded_weight: torch.Tensor | None = None
     repeat: int = 1
     write_output: bool = False
+    default_dtype: torch.dtype | None = None
 
 
 @dataclass
 class ErrorInfo:
+    """An exception a backend raised: its class, message, the class's bases (most
+    derived first: ``IndexError``, ``LookupError``, ...), what the process was doing
+    (``"build"`` or the case's action) and the backend's traceback, innermost frames
+    last."""
+
     type: str
     message: str
-    #: the exception's class and its bases, most derived first (``IndexError``, ...)
     mro: tuple[str, ...] = ()
+    during: str = ""
+    traceback: str = ""
 
     def is_a(self, cls: type[BaseException]) -> bool:
         return cls.__name__ in self.mro

@@ -38,8 +38,9 @@ from embedspec.conformance.checks.case import Case, RankOutcome
 from embedspec.conformance.checks.compare import compare, compare_state_layout
 from embedspec.conformance.checks.diagnostics import annotate
 from embedspec.conformance.checks.expected import Expected, expected_outcomes, reject_overflow
-from embedspec.conformance.checks.expected.common import padding_row, reference_outcome
+from embedspec.conformance.checks.expected.common import REFERENCE_LAYERS, reference_outcome
 from embedspec.conformance.checks.init_statistics import assert_follows, scheme_distribution
+from embedspec.conformance.checks.initialisation import fresh_table, scheme_of, shapes
 from embedspec.conformance.checks.repro import reporting
 from embedspec.conformance.checks.target import Target
 from embedspec.reference import unpack
@@ -149,37 +150,45 @@ def check_packed_agreement(target: Target, case: Case) -> list[RankOutcome]:
 
 
 def check_initialisation(target: Target, case: Case, *, seed: int) -> list[RankOutcome]:
-    """A layer the backend builds after ``torch.manual_seed(seed)`` (S1.7): the reference's
-    state layout; the padding row exactly zero; a named scheme's elements consistent with
-    its law; every other state entry, and a user callable's table, exactly the
-    reference's (they are deterministic)."""
-    if case.action != "build":
-        raise ValueError("an initialisation check builds only: use action='build'")
+    """A layer the backend builds (``action="build"``) or resets (``"reset_parameters"``,
+    after loading the case's state) right after ``torch.manual_seed(seed)`` (S1.7, S3.8,
+    S4, S5): the reference's state layout; the padding rows exactly zero; a named
+    scheme's elements, over the full table the world holds, consistent with its law;
+    every other state entry, and a user callable's table, exactly the reference's (they
+    are deterministic)."""
+    if case.action not in ("build", "reset_parameters"):
+        raise ValueError("an initialisation check builds or resets: use action='build' or "
+                         "'reset_parameters'")
     case = target.place(case)
     with _reporting(target, case, "check_initialisation", seed=seed):
         torch.manual_seed(seed)
-        (actual,) = target.run(case)
-        torch.manual_seed(seed)
-        expected = reference_outcome(case)
-        assert_no_error(actual)
-        compare_state_layout(actual.state_after, expected.state_after)
+        outcomes = target.run(case)
+        for proc, outcome in enumerate(outcomes):
+            assert_no_error(outcome, what=f"the backend (process {proc})")
         config = case.config
-        weight = actual.state_after["weight"]
-        padding = padding_row(config)
-        keep = torch.ones(weight.shape[0], dtype=torch.bool)
-        if padding is not None:
-            keep[padding] = False
-            assert_zero_where(weight, ~keep.unsqueeze(1), what="padding row after init")
-        for key in expected.state_after:
-            if key != "weight" or not isinstance(config.init, str):
-                assert_exact(actual.state_after[key], expected.state_after[key],
-                             what=f"state {key!r} after init (deterministic)")
-        if isinstance(config.init, str):
-            law = scheme_distribution(config.init, config.num_embeddings,
-                                      config.embedding_dim)
-            assert_follows(weight[keep], law, alpha=tolerance.STATISTICAL_ALPHA,
-                           what=f"weight initialised by {config.init!r} (padding row excluded)")
-    return [actual]
+        if case.world.nprocs == 1 and config.family in REFERENCE_LAYERS:
+            torch.manual_seed(seed)
+            expected = reference_outcome(case)
+            compare_state_layout(outcomes[0].state_after, expected.state_after)
+            for key in expected.state_after:
+                if key != "weight" or not isinstance(scheme_of(case), str):
+                    assert_exact(outcomes[0].state_after[key], expected.state_after[key],
+                                 what=f"state {key!r} after init (deterministic)")
+        else:
+            for proc, shape in enumerate(shapes(case)):
+                got = tuple(outcomes[proc].state_after["weight"].shape)
+                if got != shape:
+                    raise AssertionError(f"process {proc}: weight of shape {got}, expected "
+                                         f"{shape}")
+        fresh = fresh_table(case, outcomes)
+        for what, values in fresh.zeros:
+            assert_zero_where(values, torch.ones((), dtype=torch.bool), what=f"{what} after init")
+        if isinstance(fresh.scheme, str):
+            law = scheme_distribution(fresh.scheme, *fresh.table.shape)
+            assert_follows(fresh.table[fresh.keep], law, alpha=tolerance.STATISTICAL_ALPHA,
+                           what=f"table initialised by {fresh.scheme!r} (padding rows "
+                                "excluded)")
+    return outcomes
 
 
 def fill_with_constant(weight: torch.Tensor) -> None:

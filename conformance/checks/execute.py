@@ -9,31 +9,52 @@ backend's errors: they are part of the outcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import traceback
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from embedspec.backends.contract import Backend, BuildContext
 from embedspec.conformance.checks.case import Case, ErrorInfo, RankOutcome, World
 
+#: Frames of a backend's traceback kept in an :class:`ErrorInfo` (the innermost ones).
+TRACEBACK_FRAMES = 12
 
-def _error_info(exc: BaseException) -> ErrorInfo:
+
+def _error_info(exc: BaseException, during: str) -> ErrorInfo:
     mro = tuple(c.__name__ for c in type(exc).__mro__ if issubclass(c, BaseException))
-    return ErrorInfo(type(exc).__name__, str(exc), mro)
-
-
-def _detach_state(layer: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in layer.state_dict().items()}
+    frames = traceback.extract_tb(exc.__traceback__)[1:][-TRACEBACK_FRAMES:]
+    text = "".join(traceback.format_list(frames))
+    return ErrorInfo(type(exc).__name__, str(exc), mro, during, text)
 
 
 def execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> RankOutcome:
     """Run ``case`` as process ``proc`` with ``backend``; never raises for the backend's errors."""
+    with _default_dtype(case.default_dtype):
+        return _execute(backend, case, proc, context)
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype | None) -> Iterator[None]:
+    if dtype is None:
+        yield
+        return
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> RankOutcome:
     outcome = RankOutcome()
     device = torch.device(case.device)
     try:
         layer = backend.build(case.config, context)
     except Exception as exc:
-        outcome.error = _error_info(exc)
+        outcome.error = _error_info(exc, "build")
         return outcome
     layer.train()
     try:
@@ -47,15 +68,26 @@ def execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> R
         elif case.action == "packed":
             packed = layer.packed()
             outcome.extra["packed"] = {k: v.detach().cpu() for k, v in _as_dict(packed).items()}
+        elif case.action == "mapping":
+            mapping = layer.get_sharded_to_full_mapping()
+            outcome.extra["mapping"] = None if mapping is None else [int(i) for i in mapping]
+        elif case.action == "reset_parameters":
+            layer.reset_parameters()
     except Exception as exc:
-        outcome.error = _error_info(exc)
+        outcome.error = _error_info(exc, case.action)
     outcome.state_after = _detach_state(layer)
     return outcome
 
 
+def _detach_state(layer: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in layer.state_dict().items()}
+
+
 def _forward(layer: torch.nn.Module, case: Case, proc: int, device: torch.device,
              outcome: RankOutcome) -> None:
-    indices = case.inputs[proc].to(device)
+    indices = case.inputs[proc]
+    if isinstance(indices, torch.Tensor):
+        indices = indices.to(device)
     call = layer.forward_packed if case.action == "forward_packed" else layer
     outputs = []
     for _ in range(max(1, case.repeat)):

@@ -19,7 +19,8 @@ Tolerances come from the operation, not only from the dtype:
   sum in any order, with ``eps = 2u``).
 * **Exact zeros stay exact.** Where the magnitude is zero (a padding row's gradient, a
   row no id references, a padding row's binary output) the bound is zero: the
-  backend must produce exactly zero.
+  backend must produce exactly zero, of either sign (a computed zero's sign bit is
+  not part of the spec; a stored ``-0.0`` returned by a gather is, above).
 * **Determinism.** Forward is bitwise deterministic everywhere; a backend declaring
   ``deterministic_backward`` must also repeat its gradients bitwise, others within
   the accumulation bound (S0.6).

@@ -24,14 +24,20 @@ from embedspec.conformance.checks.case import Case
 from embedspec.conformance.checks.expected.common import padding_row
 from hypothesis import strategies as st
 
-from .configs import configs, invalid_configs
+from .configs import configs, rule_breaking_configs
 from .indices import bad_dtype_index_tensors, index_tensors, out_of_range_index_tensors
 from .tensors import grad_outputs_for, states
 
-#: The invalid index tensors a case may hold, by kind: an id outside ``[0, V)`` (S0.3)
-#: or an index dtype other than int32/int64 (S0.2).
+
+def _python_lists(num_embeddings: int) -> st.SearchStrategy[list]:
+    return index_tensors(num_embeddings, layouts=("contiguous",)).map(lambda t: t.tolist())
+
+
+#: The invalid inputs a case may hold, by kind: an id outside ``[0, V)`` (S0.3), an
+#: index dtype other than int32/int64 or no tensor at all (S0.2).
 INVALID_INDICES = {"out_of_range": out_of_range_index_tensors,
-                   "bad_dtype": bad_dtype_index_tensors}
+                   "bad_dtype": bad_dtype_index_tensors,
+                   "not_a_tensor": _python_lists}
 
 
 @st.composite
@@ -91,8 +97,9 @@ class InvalidConfigCase:
 
 
 @st.composite
-def invalid_config_cases(draw: st.DrawFn, family: str,
+def invalid_config_cases(draw: st.DrawFn, family: str, rule: str,
                          dtype: str = "float32") -> InvalidConfigCase:
-    """A ``build`` case of ``family`` whose configuration has one bad argument."""
-    invalid = draw(invalid_configs(family, dtype), label="invalid_config")
+    """A ``build`` case of ``family`` whose configuration breaks ``rule`` (a name of
+    :data:`.configs.CONFIG_RULES`)."""
+    invalid = draw(rule_breaking_configs(family, rule, dtype), label="invalid_config")
     return InvalidConfigCase(Case(config=invalid.config, action="build"), invalid.argument)

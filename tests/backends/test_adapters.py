@@ -412,6 +412,18 @@ def show_stable_norm_dtype(family: str) -> None:
         assert (adapter64(ids) - expected).abs().max().item() < 1e-12
 
 
+def show_reset_normal(family: str) -> None:
+    config = _config(family, init="scaled_normal").replace(num_embeddings=400,
+                                                            embedding_dim=64)
+    adapter = TORCH_NN.build(config, CPU)
+    assert adapter.weight.std().item() < 0.2  # drawn by the scheme: N(0, 1/64)
+    adapter.reset_parameters()
+    assert adapter.weight.std().item() > 0.8  # reset: N(0, 1)
+    reference = REFERENCE.build(config, CPU)
+    reference.reset_parameters()
+    assert reference.weight.std().item() < 0.2
+
+
 def show_sparse_0d_padding(family: str) -> None:
     config = _config(family, sparse=True, padding_idx=1)
     reference, adapter = _pair(config, seed=4)
@@ -432,6 +444,7 @@ DEMONSTRATIONS: dict[str, Callable[[str], None]] = {
     "D-sparse-freq": show_sparse_freq,
     "D-stable-norm-dtype": show_stable_norm_dtype,
     "D-sparse-0d-padding": show_sparse_0d_padding,
+    "D-reset-normal": show_reset_normal,
 }
 
 DIVERGENCE_FAMILIES = sorted({(d.id, family) for d in DIVERGENCES for family, _ in d.rows})
@@ -459,7 +472,9 @@ def test_divergence_lookup() -> None:
     assert by_id("D-index-dtype").rule == "S0.2"
     with pytest.raises(KeyError):
         by_id("D-binary-scale")
-    assert [d.id for d in expected_at("stable", "forward", "float64")] == ["D-stable-norm-dtype"]
-    assert expected_at("stable", "forward", "float32") == []
-    assert {d.id for d in expected_at("embedding", "errors", "float16")} == {
+    for dtype in ("float64", "float32"):
+        shown = expected_at("stable", "forward", dtype, DIVERGENCES)
+        assert [d.id for d in shown] == ["D-stable-norm-dtype"]
+    assert expected_at("embedding", "forward", "float32", DIVERGENCES) == []
+    assert {d.id for d in expected_at("embedding", "errors", "float16", DIVERGENCES)} == {
         d.id for d in DIVERGENCES if ("embedding", "errors") in d.rows}

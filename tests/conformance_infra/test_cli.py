@@ -102,3 +102,32 @@ def test_bad_command_lines_are_usage_errors(argv):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     assert exit_.value.code == 2
+
+
+def test_every_backend_that_documents_divergences_publishes_them_to_the_report():
+    from embedspec.backends.divergences import Divergence
+    from embedspec.backends.eager import EagerBackend
+    from embedspec.backends.torch_nn import TorchNNBackend
+
+    mine = Divergence("D-mine", "S0.2", "bool ids are accepted", (("embedding", "errors"),))
+
+    class ThirdParty(EagerBackend):
+        name = "thirdparty"
+
+        def divergences(self):
+            return (mine,)
+
+    class Broken(EagerBackend):
+        name = "broken"
+
+        def divergences(self):
+            raise RuntimeError("no list")
+
+    entries = [_Entry("thirdparty"), _Entry("torch_nn"), _Entry("eager"), _Entry("broken")]
+    for entry, backend in zip(entries, (ThirdParty(), TorchNNBackend(), EagerBackend(),
+                                        Broken()), strict=True):
+        entry.backend = backend
+    published = cli.documented_divergences(entries)
+    assert published["thirdparty"] == (mine,)
+    assert "D-index-dtype" in {d.id for d in published["torch_nn"]}
+    assert set(published) == {"thirdparty", "torch_nn"}

@@ -48,6 +48,17 @@ MUTANTS: tuple[Mutant, ...] = (
            ("embedding/errors", "vocab_parallel/errors", "sharded/errors")),
     Mutant("msb_first_packing:MsbFirstPackingBackend", ("binary/packed",)),
     Mutant("unmapped_added_ids:UnmappedAddedIdsBackend", ("vocab_parallel/added_vocab",)),
+    Mutant("accepts_bool_padding:AcceptsBoolPaddingBackend",
+           ("embedding/errors", "stable/errors", "binary/errors")),
+    Mutant("list_ids:ListIdsBackend", ("embedding/errors", "stable/errors", "binary/errors")),
+    Mutant("reset_normal:ResetNormalBackend", ("embedding/init",)),
+    Mutant("binary_padding_init:BinaryPaddingInitBackend", ("binary/init",)),
+    Mutant("vocab_padding_init:VocabPaddingInitBackend", ("vocab_parallel/init",)),
+    Mutant("sharded_init_scheme:ShardedInitSchemeBackend", ("sharded/init",)),
+    Mutant("sharded_renorm_at_equality:ShardedRenormAtEqualityBackend", ("sharded/max_norm",)),
+    Mutant("mapping_at_world_one:MappingAtWorldOneBackend", ("vocab_parallel/weight_loader",)),
+    Mutant("stable_dense_gradient:StableDenseGradientBackend", ("stable/backward",)),
+    Mutant("positive_zero_padding:PositiveZeroPaddingBackend", ("embedding/padding_idx",)),
 )
 
 

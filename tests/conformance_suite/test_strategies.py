@@ -275,30 +275,31 @@ def test_sparse_with_frequency_scaling_is_refused_by_the_strategy():
         draw()
 
 
-@pytest.mark.parametrize("family", xs.SINGLE_PROCESS_FAMILIES)
+@pytest.mark.parametrize(("family", "rule"), [(f, r.name) for f in xs.SINGLE_PROCESS_FAMILIES
+                                             for r in xs.rules_of(f)])
 @FAST
 @given(data=st.data())
-def test_invalid_configs_fail_in_the_reference_naming_the_argument(family, data):
-    invalid = data.draw(xs.invalid_configs(family), label="invalid")
+def test_each_rule_breaking_config_fails_in_the_reference_naming_the_argument(family, rule,
+                                                                              data):
+    invalid = data.draw(xs.rule_breaking_configs(family, rule), label="invalid")
     with pytest.raises(ValueError, match=invalid.argument):
         build_reference(invalid.config)
 
 
-def test_invalid_configs_cover_every_argument():
-    seen = set()
+def test_every_family_has_the_shared_rules_and_its_own():
+    shared = {"padding_idx_range", "padding_idx_type", "padding_idx_bool", "size_negative",
+              "size_type", "dtype_not_float"}
+    for family in xs.SINGLE_PROCESS_FAMILIES:
+        assert shared <= {r.name for r in xs.rules_of(family)}, family
+    assert "centre_not_bool" in {r.name for r in xs.rules_of("binary")}
+    assert "max_norm_negative" not in {r.name for r in xs.rules_of("binary")}
 
-    @settings(max_examples=150, deadline=None, derandomize=True, database=None)
-    @given(st.sampled_from(xs.SINGLE_PROCESS_FAMILIES).flatmap(xs.invalid_configs))
-    def collect(invalid):
-        seen.add((invalid.config.family, invalid.argument))
 
-    collect()
-    for family in ("embedding", "stable"):
-        for argument in ("padding_idx", "num_embeddings", "embedding_dim", "max_norm",
-                         "norm_type", "sparse"):
-            assert (family, argument) in seen
-    for argument in ("padding_idx", "num_embeddings", "embedding_dim", "centre"):
-        assert ("binary", argument) in seen
+@FAST
+@given(data=st.data())
+def test_a_rule_the_family_lacks_is_an_error(data):
+    with pytest.raises(ValueError, match="has no rule"):
+        data.draw(xs.rule_breaking_configs("binary", "max_norm_negative"), label="invalid")
 
 
 # -- how conformance tests use the strategies --------------------------------------------------

@@ -59,6 +59,8 @@ class Expected:
       ``output_bound``, or the backend's own stored rows (``output_reads``).
     * ``grads``: every gradient, within ``grad_bounds`` (an absent bound: exact).
     * ``packed``: a binary layer's packed table, within ``packed_bounds``.
+    * ``reports``: values the process reports besides tensors (a vocab-parallel layer's
+      row mapping, under ``"mapping"``), each equal to the reference's.
     """
 
     error: type[BaseException] | None = None
@@ -74,6 +76,7 @@ class Expected:
     grad_bounds: dict[str, Bound] | None = None
     packed: dict[str, torch.Tensor] | None = None
     packed_bounds: dict[str, Bound] | None = None
+    reports: dict[str, object] | None = None
 
     def bounded_values(self) -> list[torch.Tensor]:
         """Every floating value the reference computed that is compared within a bound

@@ -8,6 +8,7 @@ simulating the world (:func:`embedspec.reference.vocab_parallel.world_forward`).
   rank r's gradient is its shard of the unsharded gradient of *its own* output gradient
   (identity backward of the all-reduce), within the S0.7 bound, vocab padding rows
   exactly zero. The weight is unchanged by a forward.
+* ``mapping``: every rank's ``get_sharded_to_full_mapping()`` is the reference's (S3.7).
 * ``weight_loader``: a bad checkpoint makes ``weight_loader`` raise ``ValueError`` on
   every rank, leaving every shard unchanged; a good one leaves each rank holding what
   the reference's rank holds after loading it (S3.9).
@@ -24,6 +25,7 @@ from embedspec.conformance.checks.expected.common import (
     grad_of,
     input_errors,
     multi_rank_build_errors,
+    multi_rank_layer,
     reference_world,
 )
 from embedspec.conformance.checks.expected.model import Expected
@@ -42,6 +44,12 @@ def expected(case: Case) -> list[Expected]:
         return build or [Expected() for _ in range(case.world.nprocs)]
     if case.action == "weight_loader":
         return _weight_loader(case)
+    if case.action == "mapping":
+        layers = reference_world(case.config, case.world.size, case.states) if case.states \
+            else [multi_rank_layer(case.config, r, case.world.size)
+                  for r in range(case.world.size)]
+        return [Expected(reports={"mapping": layer.get_sharded_to_full_mapping()})
+                for layer in layers]
     if case.action != "forward":
         raise ValueError(f"vocab_parallel has no expectation for action {case.action!r}")
     return input_errors(case) or _forward(case)
