@@ -32,7 +32,7 @@ def _weight_gradient(grad: torch.Tensor, ids: torch.Tensor, num_weights: int, di
     """The section-1 weight gradient of rows looked up at ``ids`` (S1.3-S1.5)."""
     if sparse:
         indices, values = torch.ops.embedspec.sparse_backward(grad, ids, padding_idx)
-        return torch.sparse_coo_tensor(indices, values, (num_weights, dim))
+        return torch.sparse_coo_tensor(indices, values, (num_weights, dim), check_invariants=False)
     return torch.ops.embedspec.dense_backward(grad, ids, num_weights, padding_idx,
                                               scale_grad_by_freq)
 
