@@ -4,6 +4,7 @@ CUDA kernels (:mod:`.cuda`)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -36,7 +37,11 @@ def load() -> None:
         ops.register_all()
         from . import cuda
 
-        _state["cuda"] = cuda.register_if_available()
+        try:
+            _state["cuda"] = cuda.register_if_available()
+        except (NativeBuildError, OSError) as exc:
+            _state["cuda"] = ()
+            print(f"embedspec: the native CUDA kernels are not used: {exc}", file=sys.stderr)
         _state["loaded"] = True
 
 
