@@ -81,6 +81,10 @@ def _register_backward_fakes() -> None:
 
 
 def _register_kernels() -> None:
+    @torch.library.register_fake("embedspec::lookup_out")
+    def _(weight, ids, out):
+        return None
+
     @torch.library.register_fake("embedspec::norm_terms")
     def _(weight, rows, norm_type):
         return weight.new_empty((rows.numel(),), dtype=torch.float64)

@@ -59,6 +59,7 @@ at::Tensor dense_gradient(const at::Tensor& grad, const at::Tensor& flat, int64_
   const at::Tensor rows_grad = grad.reshape({n, dim}).contiguous();
   const RowPositions rows(flat.const_data_ptr<int64_t>(), n, num_rows);
   at::Tensor out = at::empty({num_rows, dim}, grad.options());
+  advise_huge_pages(out.mutable_data_ptr(), out.nbytes());
   EMBEDSPEC_DISPATCH_FLOATS(grad.scalar_type(), "embedspec_dense_gradient", [&] {
     using acc_t = typename AccOf<scalar_t>::type;
     accumulate_rows<scalar_t, acc_t>(rows_grad.const_data_ptr<scalar_t>(), rows, num_rows, dim,

@@ -45,6 +45,8 @@ def samples(dtype: torch.dtype) -> Iterator[Sample]:
         yield Sample("binary_forward", (_table(dtype, grad), ids, -1, True), grad)
         yield Sample("vocab_lookup", (_table(dtype, grad, rows=10), ids, 7, 0, 5, 3, 5, 7), grad)
     yield Sample("lookup", (_table(dtype, True), ids, 4, False, True), True)
+    yield Sample("lookup_out", (_table(dtype, False), ids, torch.empty(ids.numel(), 5,
+                                                                         dtype=dtype)), False)
     yield Sample("dense_backward", (grad_rows, ids, 7, 1, True), False)
     yield Sample("sparse_backward", (grad_rows, ids, 4), False)
     for p, rounding in ((2.0, 0), (1.0, 1), (float("inf"), 0), (3.0, 1)):
