@@ -1,5 +1,6 @@
 // embedspec::stable_forward and embedspec::stable_backward: the stable family's fused gather
-// and layer norm (S2.3, S2.5), computed in c = float64 for float64 tables, float32 otherwise.
+// and layer norm (S2.3, S2.5), computed in c = Acc<T> (float64 for float64 tables, float32
+// otherwise).
 #include <cmath>
 
 #include "common.h"
@@ -10,15 +11,6 @@ namespace {
 // Positions per chunk of the norm parameters' gradient: a fixed size, so the reduction order
 // (and the result) does not depend on the number of threads.
 constexpr int64_t kParamChunk = 64;
-
-template <typename T>
-struct ComputeOf {
-  using type = float;
-};
-template <>
-struct ComputeOf<double> {
-  using type = double;
-};
 
 void check_stable(const at::Tensor& weight, const at::Tensor& gamma, const at::Tensor& beta) {
   check_table(weight, "weight");
@@ -47,7 +39,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> stable_forward(
   const at::Tensor g = gamma.contiguous();
   const at::Tensor b = beta.contiguous();
   EMBEDSPEC_DISPATCH_FLOATS(weight.scalar_type(), "embedspec_stable_forward", [&] {
-    using c_t = typename ComputeOf<scalar_t>::type;
+    using c_t = typename Acc<scalar_t>::type;
     const scalar_t* table = weight.const_data_ptr<scalar_t>();
     const int64_t s0 = weight.stride(0);
     const int64_t s1 = weight.stride(1);
@@ -100,7 +92,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> stable_backward(
   at::Tensor grad_beta = at::empty({dim}, gamma.options());
   const at::Tensor g = gamma.contiguous();
   EMBEDSPEC_DISPATCH_FLOATS(weight.scalar_type(), "embedspec_stable_backward", [&] {
-    using c_t = typename ComputeOf<scalar_t>::type;
+    using c_t = typename Acc<scalar_t>::type;
     const scalar_t* table = weight.const_data_ptr<scalar_t>();
     const int64_t s0 = weight.stride(0);
     const int64_t s1 = weight.stride(1);
