@@ -35,7 +35,7 @@ float pack_row(const scalar_t* w, int64_t s1, int64_t dim, bool is_padding, bool
   }
   double magnitude = 0.0;
   for (int64_t c = 0; c < dim; ++c) {
-    bool bit;
+    unsigned bit;
     if (centre) {
       const double shifted = static_cast<double>(w[c * s1]) - m;
       bit = shifted >= 0;
@@ -44,7 +44,7 @@ float pack_row(const scalar_t* w, int64_t s1, int64_t dim, bool is_padding, bool
       bit = w[c * s1] >= scalar_t(0);
       magnitude += std::abs(static_cast<double>(w[c * s1]));
     }
-    if (bit) bytes[c >> 3] |= uint8_t(1u << (c & 7));
+    bytes[c >> 3] |= static_cast<uint8_t>(bit << (c & 7));  // branch-free: bits are random
   }
   return static_cast<float>(magnitude / static_cast<double>(std::max<int64_t>(dim, 1)));
 }

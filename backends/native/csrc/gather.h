@@ -13,6 +13,18 @@ struct ExactLookup {
   static int64_t row(int64_t id, int64_t /*rows*/) { return id; }
 };
 
+// Rows are fetched this many positions ahead, so a random row's first cache misses and
+// TLB walk overlap the copy of the rows before it.
+constexpr int64_t kPrefetchAhead = 4;
+
+template <typename scalar_t>
+inline void prefetch_row(const scalar_t* row, int64_t span) {
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < span * static_cast<int64_t>(sizeof(scalar_t)); b += 64) {
+    __builtin_prefetch(bytes + b);
+  }
+}
+
 template <class Policy, typename scalar_t>
 void gather_rows(const at::Tensor& weight, const int64_t* ids, int64_t n, scalar_t* out) {
   const int64_t rows = weight.size(0);
@@ -23,6 +35,9 @@ void gather_rows(const at::Tensor& weight, const int64_t* ids, int64_t n, scalar
   const scalar_t* table = weight.const_data_ptr<scalar_t>();
   at::parallel_for(0, n, row_grain(dim, sizeof(scalar_t)), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
+      if (i + kPrefetchAhead < end) {
+        prefetch_row(table + Policy::row(ids[i + kPrefetchAhead], rows) * s0, dim * s1);
+      }
       const scalar_t* src = table + Policy::row(ids[i], rows) * s0;
       scalar_t* dst = out + i * dim;
       if (s1 == 1) {
@@ -44,6 +59,7 @@ at::Tensor lookup_forward(const at::Tensor& weight, const at::Tensor& ids) {
   const int64_t rows = weight.size(0);
   check_ids_in_range(flat.const_data_ptr<int64_t>(), n, Policy::num_valid(rows), "input");
   at::Tensor out = at::empty({n, weight.size(1)}, weight.options());
+  advise_huge_pages(out.mutable_data_ptr(), out.nbytes());
   EMBEDSPEC_DISPATCH_FLOATS(weight.scalar_type(), "embedspec_lookup", [&] {
     gather_rows<Policy, scalar_t>(weight, flat.const_data_ptr<int64_t>(), n,
                                   out.mutable_data_ptr<scalar_t>());
