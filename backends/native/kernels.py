@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from embedspec.backends.eager.embedding import LookupOptions
-from embedspec.reference.validation import check_index_dtype
+from embedspec.backends.support import check_index_dtype
 
 from . import library
 from .ops import NO_PADDING
