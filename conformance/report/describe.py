@@ -21,7 +21,9 @@ OUTCOME_WORDS = {"passed": "passed", "failed": "failed", "error": "errored",
 REPRO_HEADER = "Reproduce with:"
 #: The most lines of a traceback the report shows (its end).
 MAX_FAILURE_LINES = 60
-EXAMPLE_HEADERS = ("Falsifying example", "Falsifying explicit example")
+#: How hypothesis's notes of the failing example begin (the test's arguments, its draws).
+EXAMPLE_HEADERS = ("Falsifying example", "Falsifying explicit example", "Failing test case",
+                   "Draw ")
 #: What the reference column's unsupported and skipped tests are.
 REFERENCE_NOTE = (
     "The reference column is the spec itself, run in one process: it declares every "
@@ -91,8 +93,8 @@ def failure_parts(notes: list[str]) -> FailureParts:
                 parts.repro = snippet
             else:
                 parts.other.append(text)
-        elif text.startswith(EXAMPLE_HEADERS) and parts.example is None:
-            parts.example = text
+        elif text.startswith(EXAMPLE_HEADERS):
+            parts.example = text if parts.example is None else f"{parts.example}\n{text}"
         else:
             parts.other.append(text)
     return parts
@@ -110,6 +112,17 @@ def failing_summary(report: Report, backend: str) -> str:
     """``1 failing test`` / ``3 failing tests`` of a backend's column."""
     n = sum(len(report.cell(row, backend).failing) for row in report.rows)
     return plural(n, "failing test")
+
+
+def divergence_where(check: DivergenceCheck) -> str:
+    """The rows (and dtypes) where a divergence shows."""
+    where = ", ".join(f"{family} / {feature}" for family, feature in check.rows)
+    return where + (f" ({', '.join(check.dtypes)})" if check.dtypes else "")
+
+
+def divergence_shown(check: DivergenceCheck) -> str:
+    return (f"yes: {plural(len(check.failing), 'failing test')} in its rows" if check.shown
+            else "no")
 
 
 def witnesses(report: Report, check: DivergenceCheck) -> list[tuple[str, list[str]]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from embedspec.conformance.report.anchors import cell_anchor, stopped_anchor
+from embedspec.conformance.report.describe import divergence_shown, divergence_where, witnesses
 from embedspec.conformance.report.model import DivergenceCheck, Report
 from embedspec.conformance.report.verdicts import plural
 
@@ -39,16 +40,12 @@ def divergences_section(report: Report) -> str:
 
 
 def _divergence_row(report: Report, check: DivergenceCheck) -> str:
-    where = ", ".join(f"{family} / {feature}" for family, feature in check.rows)
-    if check.dtypes:
-        where += f" ({', '.join(check.dtypes)})"
-    shown = (f"yes: {plural(len(check.failing), 'failing test')} in its rows"
-             if check.shown else "no")
-    witnesses = []
+    where, shown = divergence_where(check), divergence_shown(check)
+    items = []
     for test, others in witnesses(report, check):
         shared = f" (shared with {escape(', '.join(others))})" if others else ""
-        witnesses.append(f"<li><code>{escape(test)}</code>{shared}</li>")
-    named = f"<ul>{''.join(witnesses)}</ul>" if witnesses else "none"
+        items.append(f"<li><code>{escape(test)}</code>{shared}</li>")
+    named = f"<ul>{''.join(items)}</ul>" if items else "none"
     return (f'<tr id="div-{escape(check.id, quote=True)}"><td class="div-id">{escape(check.id)}'
             f"</td><td>{escape(check.rule)}</td><td>{escape(where)}</td>"
             f'<td class="{"v-expected" if check.shown else "v-not_run"}">{escape(shown)}</td>'

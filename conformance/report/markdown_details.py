@@ -13,7 +13,13 @@ from embedspec.conformance.report.anchors import (
     skips_anchor,
     stopped_anchor,
 )
-from embedspec.conformance.report.describe import skip_reasons, traceback_tail, witnesses
+from embedspec.conformance.report.describe import (
+    divergence_shown,
+    divergence_where,
+    skip_reasons,
+    traceback_tail,
+    witnesses,
+)
 from embedspec.conformance.report.model import DivergenceCheck, Report
 from embedspec.conformance.report.verdicts import plural
 from tabulate import tabulate
@@ -26,12 +32,8 @@ def divergences_section(report: Report) -> str:
     for backend, unexplained in report.undocumented.items():
         rows = []
         for check in (c for c in report.divergences if c.backend == backend):
-            where = ", ".join(f"{family} / {feature}" for family, feature in check.rows)
-            if check.dtypes:
-                where += f" ({', '.join(check.dtypes)})"
-            shown = (f"yes: {plural(len(check.failing), 'failing test')} in its rows"
-                     if check.shown else "no")
-            rows.append([check.id, check.rule, where, shown, _witnesses(report, check),
+            rows.append([check.id, check.rule, divergence_where(check), divergence_shown(check),
+                         _witnesses(report, check),
                          check.description])
         lines = [f"### {backend}", "",
                  tabulate(rows, headers=["divergence", "rule", "rows", "shown",
