@@ -75,7 +75,7 @@ class CellRenderer:
         if notes.command:
             repro_id = f"repro-{next(self._ids)}"
             parts.append(f'<p>Reproduce it: paste into a shell where the backend is installed '
-                         f'<button type="button" class="copy" data-copy="{repro_id}" hidden>'
+                         f'<button type="button" class="copy" data-copy="{repro_id}" hidden="">'
                          f'copy</button></p><pre class="repro" id="{repro_id}">'
                          f"{escape(notes.command)}</pre>")
         if result.failure:
