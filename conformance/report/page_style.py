@@ -52,8 +52,9 @@ td .drill { color: #1d1d1d; background: #fff; border: 1px solid #ccc; padding: .
 .series-0 { stroke: #c2410c; fill: #c2410c; } .series-1 { stroke: #2563eb; fill: #2563eb; }
 .series-2 { stroke: #6b7280; fill: #6b7280; }
 .key.series-0 { color: #c2410c; } .key.series-1 { color: #2563eb; }
-.chart polyline.passed { stroke: var(--ok-ink); }
-.chart polyline.failing { stroke: var(--fail-ink); }
+.chart .passed { stroke: var(--ok-ink); fill: var(--ok-ink); }
+.chart .failing { stroke: var(--fail-ink); fill: var(--fail-ink); }
+.chart polyline.passed, .chart polyline.failing { fill: none; }
 .bench .scenarios { display: flex; flex-wrap: wrap; gap: .8em; }
 .scenario { border: 1px solid #ddd; padding: .3em .6em; }
 .scenario h4 { margin: .2em 0; font-family: ui-monospace, monospace; font-weight: 600; }
@@ -92,6 +93,8 @@ SCRIPT = """
   function openTarget() {
     var id = decodeURIComponent(location.hash.slice(1));
     var node = id && document.getElementById(id);
+    var own = node && node.querySelector(":scope > details");
+    if (own) { own.open = true; }
     while (node) {
       if (node.tagName === "DETAILS") { node.open = true; }
       node = node.parentElement;

@@ -59,7 +59,8 @@ def _scenario(scenario: Mapping[str, Any], gates: Sequence[Mapping[str, Any]]) -
     status = str(scenario.get("status", "?"))
     head = f'<h4>{name}{" (re-run)" if scenario.get("rerun") else ""}</h4>'
     if status != "ok":
-        return (f'<div class="scenario">{head}<p class="v-stopped">{escape(status)}: '
+        css = "v-unsupported" if status == "skipped" else "v-failing"
+        return (f'<div class="scenario">{head}<p class="{css}">{escape(status)}: '
                 f'{escape(str(scenario.get("reason", "")))}</p>{_badges(gates)}</div>')
     speedups = [Bar(f"vs {b}", value, "bar-speedup", _ratio(value))
                 for b in baselines(scenario) for value in [speedup(scenario, b)]]

@@ -123,4 +123,6 @@ def sparkline(lines: Mapping[str, Sequence[float]], *, title: str, width: int = 
             y = height - 3 - (height - 6) * ((v - low) / (high - low) if high > low else 0.5)
             coords.append(f"{x:.1f},{y:.1f}")
         body.append(f'<polyline class="{escape(name)}" points="{" ".join(coords)}"/>')
+        x, y = coords[-1].split(",")
+        body.append(f'<circle class="{escape(name)}" cx="{x}" cy="{y}" r="1.5"/>')
     return _svg(width, height, title, body)
