@@ -9,6 +9,7 @@ running as root with apt available; else it says why there is none.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -139,10 +140,9 @@ class Browser:
         return found
 
     def close(self) -> None:
-        try:
+        # the browser may already be gone; it is killed below anyway
+        with contextlib.suppress(Exception):
             self.call("Browser.close", timeout=5)
-        except Exception:  # the browser may already be gone; it is killed below anyway
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
