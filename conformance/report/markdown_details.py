@@ -6,6 +6,7 @@ the backends not run with the stale expectations."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from embedspec.conformance.report.anchors import (
     expected_anchor,
@@ -20,7 +21,7 @@ from embedspec.conformance.report.describe import (
     traceback_tail,
     witnesses,
 )
-from embedspec.conformance.report.model import DivergenceCheck, Report
+from embedspec.conformance.report.model import Cell, DivergenceCheck, Report
 from embedspec.conformance.report.verdicts import plural
 from tabulate import tabulate
 
@@ -63,53 +64,48 @@ def _witnesses(report: Report, check: DivergenceCheck) -> str:
                      for test, others in witnesses(report, check)) or "none"
 
 
-def failures_section(report: Report) -> str:
+def _cell_blocks(report: Report, anchor_of: Callable[[str, tuple[str, str]], str],
+                 lines_of: Callable[[Cell], list[str]]) -> list[str]:
+    """One block per cell that ``lines_of`` has lines for: its anchor, a heading naming
+    the backend and the row, then the lines."""
     blocks = []
     for column in report.columns:
         for row in report.rows:
-            cell = report.cell(row, column.backend)
-            if not cell.failing:
-                continue
-            lines = [f'<a id="{failure_anchor(column.backend, row)}"></a>',
-                     f"### {column.backend}: {row[0]} / {row[1]}", ""]
-            for result in cell.failing:
-                lines.append(f"- `{result.id}` ({result.outcome}): {result.message}")
-                if result.notes:
-                    lines.append("")
-                    lines.append(_indent(_fenced("\n\n".join(result.notes), "python")))
-                if result.failure:
-                    lines.append("")
-                    traceback = traceback_tail(result)
-                    lines.append(_indent(_details("traceback", traceback)))
-            blocks.append("\n".join(lines))
+            lines = lines_of(report.cell(row, column.backend))
+            if lines:
+                blocks.append("\n".join([f'<a id="{anchor_of(column.backend, row)}"></a>',
+                                         f"### {column.backend}: {row[0]} / {row[1]}", "",
+                                         *lines]))
+    return blocks
+
+
+def _failure_lines(cell: Cell) -> list[str]:
+    lines = []
+    for result in cell.failing:
+        lines.append(f"- `{result.id}` ({result.outcome}): {result.message}")
+        if result.notes:
+            lines.append("")
+            lines.append(_indent(_fenced("\n\n".join(result.notes), "python")))
+        if result.failure:
+            lines.append("")
+            lines.append(_indent(_details("traceback", traceback_tail(result))))
+    return lines
+
+
+def failures_section(report: Report) -> str:
+    blocks = _cell_blocks(report, failure_anchor, _failure_lines)
     return "## Failures\n\n" + "\n\n".join(blocks) if blocks else ""
 
 
 def expected_section(report: Report) -> str:
-    blocks = []
-    for column in report.columns:
-        for row in report.rows:
-            cell = report.cell(row, column.backend)
-            if not cell.expected:
-                continue
-            lines = [f'<a id="{expected_anchor(column.backend, row)}"></a>',
-                     f"### {column.backend}: {row[0]} / {row[1]}", ""]
-            lines += [f"- `{r.id}`: {r.message}" for r in cell.expected]
-            blocks.append("\n".join(lines))
+    blocks = _cell_blocks(report, expected_anchor,
+                          lambda cell: [f"- `{r.id}`: {r.message}" for r in cell.expected])
     return "## Expected failures\n\n" + "\n\n".join(blocks) if blocks else ""
 
 
 def skips_section(report: Report) -> str:
-    blocks = []
-    for column in report.columns:
-        for row in report.rows:
-            reasons = skip_reasons(report.cell(row, column.backend))
-            if not reasons:
-                continue
-            lines = [f'<a id="{skips_anchor(column.backend, row)}"></a>',
-                     f"### {column.backend}: {row[0]} / {row[1]}", ""]
-            lines += [f"- {plural(n, 'test')}: {reason}" for reason, n in reasons]
-            blocks.append("\n".join(lines))
+    blocks = _cell_blocks(report, skips_anchor, lambda cell: [
+        f"- {plural(n, 'test')}: {reason}" for reason, n in skip_reasons(cell)])
     if not blocks:
         return ""
     return ("## Skipped and unsupported tests\n\nWhy each test that did not run was left "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 from embedspec.backends.contract import FEATURES
 from embedspec.conformance.report import build_report, render_markdown, report_to_json
@@ -16,25 +15,12 @@ from embedspec.conformance.report.markdown import (
 )
 from embedspec.conformance.report.model import UNMARKED
 
-from .synthetic import REPRO, crashed_run, ok_run, result, timed_out_run
-
-
-@dataclass(frozen=True)
-class _Divergence:
-    id: str
-    rule: str
-    description: str
-    rows: tuple[tuple[str, str], ...]
-    dtypes: tuple[str, ...] = ()
-
-    def applies_to(self, family: str, feature: str, dtype: str) -> bool:
-        return (family, feature) in self.rows and (not self.dtypes or dtype in self.dtypes)
-
+from .synthetic import REPRO, Divergence, crashed_run, ok_run, result, timed_out_run
 
 DIVERGENCES = {"eager": (
-    _Divergence("D-renorm-half", "S1.2", "renorm in float16 differs",
+    Divergence("D-renorm-half", "S1.2", "renorm in float16 differs",
                 (("embedding", "max_norm"),), ("float16",)),
-    _Divergence("D-never-seen", "S0.3", "ids wrap around", (("embedding", "errors"),)),
+    Divergence("D-never-seen", "S0.3", "ids wrap around", (("embedding", "errors"),)),
 )}
 
 
@@ -212,8 +198,8 @@ def test_json_holds_the_same_model():
 
 def test_an_expected_failure_is_explained_by_the_divergences_its_reason_names():
     both = (("embedding", "errors"),)
-    divergences = {"eager": (_Divergence("D-a", "S0.2", "a", both),
-                             _Divergence("D-b", "S0.3", "b", both))}
+    divergences = {"eager": (Divergence("D-a", "S0.2", "a", both),
+                             Divergence("D-b", "S0.3", "b", both))}
     run = ok_run()
     run.results.tests += [
         result("test_common.py::test_dtype", "embedding", "errors", "xfailed",

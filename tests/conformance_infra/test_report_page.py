@@ -18,7 +18,7 @@ from embedspec.conformance.report import (
 )
 from embedspec.conformance.report.performance import performance_section
 
-from .synthetic import crashed_run, ok_run, result, timed_out_run
+from .synthetic import Divergence, crashed_run, ok_run, result, timed_out_run
 from .synthetic_bench import bench_run
 
 HOSTILE = "<script>alert(1)</script>"
@@ -152,14 +152,7 @@ def test_reference_column_explains_its_unsupported_and_skipped_tests():
 
 
 def test_divergences_show_each_ones_own_witnesses():
-    class D:
-        def __init__(self, id_):
-            self.id, self.rule, self.description = id_, "S0.5", f"{id_} text"
-            self.rows, self.dtypes = (("embedding", "errors"),), ()
-
-        def applies_to(self, family, feature, dtype):
-            return (family, feature) in self.rows
-
+    errors = (("embedding", "errors"),)
     run = ok_run()
     run.results.tests += [
         result("test_common.py::test_config[a]", "embedding", "errors", "xfailed",
@@ -167,7 +160,8 @@ def test_divergences_show_each_ones_own_witnesses():
         result("test_common.py::test_config[c]", "embedding", "errors", "xfailed",
                message="D-c (S0.5)"),
     ]
-    report = _report([run], divergences={"eager": (D("D-a"), D("D-b"), D("D-c"))})
+    report = _report([run], divergences={"eager": tuple(
+        Divergence(d, "S0.5", f"{d} text", errors) for d in ("D-a", "D-b", "D-c"))})
     named = {c.id: c.named for c in report.divergences}
     assert named == {"D-a": ["test_common.py::test_config[a]"],
                      "D-b": ["test_common.py::test_config[a]"],
