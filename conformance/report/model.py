@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from embedspec.backends.contract import FEATURES
 from embedspec.conformance.report.verdicts import divergence_ids, verdict
@@ -23,6 +23,9 @@ from embedspec.conformance.session.results import (
     RunResults,
     TestResult,
 )
+
+if TYPE_CHECKING:
+    from embedspec.conformance.report.history import History
 
 RunStatus = Literal["ok", "crash", "timeout"]
 #: The row of tests whose spec marker is missing.
@@ -148,7 +151,7 @@ class Report:
     #: parsed ``bench.json`` of each benchmarked backend (``embedspec report --bench``)
     bench: list[dict[str, Any]] = field(default_factory=list)
     #: what changed since the previous run, from the output folder's history
-    history: Any = None
+    history: History | None = None
 
     def cell(self, row: tuple[str, str], backend: str) -> Cell:
         return self.cells[row][backend]

@@ -23,7 +23,7 @@ from typing import Any
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--remote-debugging-pipe", "--window-size=1400,1000")
-INSTALL_TIMEOUT_S = 900
+INSTALL_TIMEOUT_S = 300
 
 
 def find_chromium() -> tuple[str | None, str]:
