@@ -37,7 +37,7 @@ REFERENCE_NOTE = (
 class Count:
     outcome: str
     n: int
-    #: the dtypes with tests of this outcome, when the cell has more than one dtype
+    #: the dtypes with tests of this outcome, when they are only some of the cell's
     dtypes: tuple[str, ...]
 
     @property
@@ -47,11 +47,13 @@ class Count:
 
 
 def counts(cell: Cell) -> list[Count]:
-    """The cell's non-zero counts in :data:`COUNT_ORDER`, each with its dtypes."""
+    """The cell's non-zero counts in :data:`COUNT_ORDER`, each with its dtypes when
+    they are only some of the cell's dtypes."""
     by_outcome = dtypes_by_outcome(cell.by_dtype)
-    several = len(cell.by_dtype) > 1
-    return [Count(o, cell.counts[o], tuple(by_outcome.get(o, ())) if several else ())
-            for o in COUNT_ORDER if cell.counts.get(o)]
+    every = len(cell.by_dtype)
+    return [Count(o, cell.counts[o], dtypes if len(dtypes) < every else ())
+            for o in COUNT_ORDER if cell.counts.get(o)
+            for dtypes in [tuple(by_outcome.get(o, ()))]]
 
 
 def dtype_lines(cell: Cell) -> list[str]:

@@ -120,8 +120,8 @@ def _legend() -> str:
             "mean</summary><ul>" + meanings + "</ul><p>A cell counts one backend's tests of "
             "one feature: ✓ passed, ✗ failed, err errored outside the test body, xfail "
             "expected failure, xpass an expected failure that passed, unsup unsupported, skip "
-            "skipped; a count names its dtypes when the cell has several. Open a cell for its "
-            "counts per dtype, its failing tests with their repro, the reasons of its "
+            "skipped; a count that holds only some of the cell's dtypes names them. Open a "
+            "cell for its counts per dtype, its failing tests with their repro, the reasons of its "
             "expected failures and skips.</p></details></div>")
 
 

@@ -39,7 +39,7 @@ LEGEND = (
     "**N unsup** not run because the backend does not declare that capability; "
     "**N skip** skipped for another reason; **crash** / **timeout**: the run stopped, "
     "and the tests of this row that never finished are counted as \"not run\"; "
-    "**·** no tests. When a cell's tests have several dtypes, each count names its dtypes "
+    "**·** no tests. A count that holds only some of the cell's dtypes names them "
     "in parentheses. Failure counts link to the failing tests and their repro snippets, "
     "unsupported and skipped counts to their reasons."
 )

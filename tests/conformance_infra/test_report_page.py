@@ -53,7 +53,10 @@ def test_cells_carry_their_verdict_class_and_open_to_their_detail():
     assert "<details><summary>1 ✓ (float32), 1 ✗ (float16)</summary>" in max_norm
     assert "float16: 1 failed" in max_norm and "float32: 1 passed" in max_norm
     assert "1 failing test</b>" in max_norm and "AssertionError: rows differ" in max_norm
-    assert _cell_html(page, "cell-eager-embedding-forward").startswith('<td class="v-conforming"')
+    forward = _cell_html(page, "cell-eager-embedding-forward")
+    assert forward.startswith('<td class="v-conforming"')
+    assert "<summary>2 ✓</summary>" in forward  # every dtype passed: none named
+    assert "float32: 1 passed" in forward and "float64: 1 passed" in forward
     assert _cell_html(page, "cell-eager-embedding-sparse").startswith('<td class="v-expected"')
     unsupported = _cell_html(page, "cell-eager-binary-packed")
     assert unsupported.startswith('<td class="v-unsupported"')
