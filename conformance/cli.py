@@ -9,7 +9,8 @@
     failures that passed), 2 when the backend cannot be loaded.
 ``embedspec report``
     runs the suite on every available backend, each in its own process with a time
-    limit, and writes ``report.md`` and ``report.json`` (default folder ``reports/``).
+    limit, and writes ``report.html``, ``report.md`` and ``report.json`` (default
+    folder ``reports/``), appending the run to the folder's ``history.jsonl``.
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ from embedspec.backends.registry import BackendEntry, BackendLoadError, discover
 from embedspec.conformance.report import (
     BackendRun,
     build_report,
+    record_history,
+    render_html,
     render_markdown,
     run_backend,
     write_json,
 )
+from embedspec.conformance.report.model import Report
+from embedspec.conformance.report.provenance import project_commit
 from embedspec.conformance.session.profiles import DEFAULT_PROFILE, PROFILES
 from embedspec.conformance.session.results import machine, tolerance_policy, versions
 from tabulate import tabulate
@@ -197,11 +202,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         machine=machine(args.device), tolerance=tolerance_policy(),
         generated=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         not_run=not_run, divergences=documented_divergences(selected),
+        git_commit=project_commit(),
     )
+    write_report(report, out)
+    print(f"embedspec report: wrote {out / 'report.html'}, {out / 'report.md'} and "
+          f"{out / 'report.json'}")
+    return 0 if runs else 1
+
+
+def write_report(report: Report, out: Path) -> None:
+    """Record the run in ``out/history.jsonl`` (what changed since the previous entry),
+    then write the page, the Markdown and the JSON."""
+    record_history(report, out)
+    (out / "report.html").write_text(render_html(report), encoding="utf-8")
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
     write_json(report, out / "report.json")
-    print(f"embedspec report: wrote {out / 'report.md'} and {out / 'report.json'}")
-    return 0 if runs else 1
 
 
 def documented_divergences(entries: Sequence[BackendEntry]) -> dict[str, tuple]:

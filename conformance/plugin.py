@@ -27,8 +27,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import _pytest
 import hypothesis
+import pluggy
 import pytest
 import torch
 from embedspec.backends.contract import FEATURES, Backend, dtype_name
@@ -54,6 +57,9 @@ from embedspec.conformance.session.results import (
     versions,
 )
 from embedspec.conformance.session.worlds import eligible_worlds, no_world_reason, run_worlds
+
+if TYPE_CHECKING:
+    from _pytest._code.code import Traceback
 
 #: The session fixtures live in their own module, registered with this plugin.
 pytest_plugins = ("embedspec.conformance.session.fixtures",)
@@ -365,10 +371,21 @@ def _result(info: _ItemInfo, device: str) -> TestResult:
 
 
 def _failure_text(excinfo: pytest.ExceptionInfo | None, rep: pytest.TestReport) -> str:
-    """A short traceback with the exception's notes, whatever ``--tb`` the terminal uses."""
+    """A short traceback with the exception's notes, whatever ``--tb`` the terminal uses,
+    without the frames of pytest and pluggy (nor hidden ones)."""
     if excinfo is None or isinstance(excinfo.value, pytest.fail.Exception):
         return rep.longreprtext
-    return str(excinfo.getrepr(style="short", chain=True))
+    return str(excinfo.getrepr(style="short", chain=True, tbfilter=_own_frames))
+
+
+#: Folders whose frames a failure's traceback leaves out.
+_FRAMEWORK_DIRS = tuple(str(Path(m.__file__).resolve().parent) for m in (pytest, pluggy))
+_FRAMEWORK_DIRS += (str(Path(_pytest.__file__).resolve().parent),)
+
+
+def _own_frames(excinfo: pytest.ExceptionInfo) -> Traceback:
+    return excinfo.traceback.filter(excinfo).filter(
+        lambda entry: not str(entry.path).startswith(_FRAMEWORK_DIRS))
 
 
 def _first_line(exc: BaseException | None, rep: pytest.TestReport) -> str:

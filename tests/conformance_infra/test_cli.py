@@ -95,6 +95,12 @@ def test_report_writes_markdown_and_json_and_prints_progress(tmp_path, monkeypat
     assert "| family" in md and "- gpu: needs CUDA" in md
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [c["backend"] for c in data["columns"]] == ["reference", "eager"]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'class="matrix"' in page
+    assert "first run recorded in history.jsonl" in page
+    assert cli.main(["report", "--profile", "quick", "--out", str(tmp_path / "out")]) == 0
+    assert len((tmp_path / "out" / "history.jsonl").read_text().splitlines()) == 2
+    assert "Nothing changed since the previous run" in (tmp_path / "out" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("argv", [["check"], ["report", "--profile", "nope"], []])

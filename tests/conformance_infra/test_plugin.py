@@ -178,6 +178,8 @@ def test_outcomes_results_json_and_summary(suite):
     assert failed["message"] == "AssertionError: padding row differs"
     assert failed["notes"] == ["REPRO SNIPPET"]
     assert "REPRO SNIPPET" in failed["failure"] and "second line" in failed["failure"]
+    assert "test_toy.py:" in failed["failure"]  # the test's own frame, without pytest's
+    assert "_pytest" not in failed["failure"] and "pluggy" not in failed["failure"]
     assert outcomes["test_known_failure"]["message"] == "known: padding rows"
     assert "spec(family, feature)" in outcomes["test_without_marker"]["message"]
     assert "unknown feature 'no_such_feature'" in outcomes["test_unknown_feature"]["message"]
