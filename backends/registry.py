@@ -42,6 +42,8 @@ BUILTIN_BACKENDS: Mapping[str, str] = {
     "reference": "embedspec.backends.reference_backend:ReferenceBackend",
     "torch_nn": "embedspec.backends.torch_nn:TorchNNBackend",
     "distributed": "embedspec.backends.distributed:DistributedBackend",
+    "triton": "embedspec.backends.triton:TritonBackend",
+    "triton-deterministic": "embedspec.backends.triton:TritonDeterministicBackend",
 }
 
 
