@@ -1,8 +1,9 @@
 """The Triton layers: the eager backend's layers (their validation, initialisation,
 state layout and public methods) computing with a :class:`~.ops.bundle.TritonOps`.
 
-Each layer validates its input with the eager backend's checks (S0.2, S0.3) before
-any kernel runs, so no kernel writes on a bad call (S0.4).
+Each layer validates its input with the eager backend's checks (S0.2, S0.3), through
+the :mod:`.ops.validation` operator, before any kernel runs, so no kernel writes on a
+bad call (S0.4).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from embedspec.backends.eager import (
 from embedspec.backends.eager.binary import table_centre
 from embedspec.backends.eager.kernels import check_ids
 
-from .kernels.host import flat_ids
 from .ops.bundle import TritonOps
+from .ops.validation import checked_ids
 
 
 class UsesOps:
@@ -34,22 +35,26 @@ class UsesOps:
         super().__init__(*args, **kwargs)
         self.ops = ops
 
-    def _ids(self, input: object, name: str = "input") -> torch.Tensor:
-        return check_ids(input, self.num_embeddings, name).to(self.weight.device)
+    def _ids(self, input: object, name: str = "input") -> tuple[torch.Tensor, torch.Size]:
+        """Validated ids (S0.2, S0.3) flat, int64, on the weight's device, and their shape."""
+        if not isinstance(input, torch.Tensor):
+            check_ids(input, self.num_embeddings, name)  # the eager check's TypeError
+        flat = checked_ids(input, self.num_embeddings, name)
+        return flat.to(self.weight.device), input.shape
 
 
 class TritonEmbedding(UsesOps, EagerEmbedding):
     """:class:`EagerEmbedding` through the Triton renorm and lookup."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return self.ops.embed(self._ids(input), self.weight, self.options)
+        return self.ops.embed(*self._ids(input), self.weight, self.options)
 
 
 class TritonStableEmbedding(UsesOps, EagerStableEmbedding):
     """:class:`EagerStableEmbedding` through the Triton lookup and layer norm."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        rows = self.ops.embed(self._ids(input), self.weight, self.options)
+        rows = self.ops.embed(*self._ids(input), self.weight, self.options)
         return self.ops.layer_norm(rows, self.norm)
 
 
@@ -57,7 +62,8 @@ class TritonVocabParallelEmbedding(UsesOps, EagerVocabParallelEmbedding):
     """:class:`EagerVocabParallelEmbedding` (one rank) through the Triton lookup."""
 
     def partial(self, input_: torch.Tensor) -> torch.Tensor:
-        return self.ops.lookup(self.local_rows(self._ids(input_, "input_")), self.weight)
+        ids, shape = self._ids(input_, "input_")
+        return self.ops.lookup(self.local_rows(ids), shape, self.weight)
 
 
 class TritonShardedEmbedding(UsesOps, EagerShardedEmbedding):
@@ -65,7 +71,7 @@ class TritonShardedEmbedding(UsesOps, EagerShardedEmbedding):
     accumulate in float64 as column shards' do (S4.4), and lookup."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return self.ops.embed(self._ids(input), self.weight, self.options, float64_norms=True)
+        return self.ops.embed(*self._ids(input), self.weight, self.options, float64_norms=True)
 
 
 class TritonBinaryEmbedding(UsesOps, EagerBinaryEmbedding):
@@ -80,14 +86,13 @@ class TritonBinaryEmbedding(UsesOps, EagerBinaryEmbedding):
         return PackedBinary(*self.ops.pack(self.weight, rows, self.padding_idx, self._centre()))
 
     def forward_packed(self, input: torch.Tensor) -> torch.Tensor:
-        ids = self._ids(input)
+        ids, shape = self._ids(input)
         qweight, scale = self.packed()
-        rows = self.ops.unpack(qweight, scale, flat_ids(ids), self.embedding_dim, self.dtype)
-        return rows.view(*ids.shape, self.embedding_dim)
+        rows = self.ops.unpack(qweight, scale, ids, self.embedding_dim, self.dtype)
+        return rows.view(*shape, self.embedding_dim)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        ids = self._ids(input)
-        flat = flat_ids(ids)
-        packed = self.ops.pack(self.weight, flat, self.padding_idx, self._centre())
-        rows = self.ops.binary_lookup(self.weight, flat, packed, self.padding_idx)
-        return rows.view(*ids.shape, self.embedding_dim)
+        ids, shape = self._ids(input)
+        packed = self.ops.pack(self.weight, ids, self.padding_idx, self._centre())
+        rows = self.ops.binary_lookup(self.weight, ids, packed, self.padding_idx)
+        return rows.view(*shape, self.embedding_dim)

@@ -3,10 +3,15 @@
 Triton compiles kernels for GPUs only. On a machine without a CUDA device, its
 interpreter (``TRITON_INTERPRET=1``) runs the same kernels on CPU tensors, program by
 program, with numpy. Triton reads ``TRITON_INTERPRET`` when a kernel is decorated with
-``@triton.jit``, so :func:`prepare` must run before the kernel modules are imported:
+``@triton.jit``, so :func:`runtime` must run before the kernel modules are imported:
 when no CUDA device is visible and the variable is unset, it sets
 ``TRITON_INTERPRET=1`` for the process (documented in docs/triton.md). A user who set
 ``TRITON_INTERPRET=0`` on such a machine gets an unavailable backend with the reason.
+
+Triton's own language helpers (``tl.zeros``, ``tl.sum``) are decorated when
+``triton.language`` is first imported, so the variable must be set before anything
+imports triton (``torch._dynamo`` does): :func:`check_kernels_follow_mode` reports a
+process where that happened, and the backend is then unavailable with that reason.
 
 This module imports neither triton nor the kernels at import time, so that the
 registry can list the backend (and say why it is unavailable) without triton.
@@ -75,16 +80,20 @@ def interpreting() -> bool:
 
 
 def check_kernels_follow_mode() -> str:
-    """Empty if the decorated kernels match the runtime mode, else why not (a triton that
-    read ``TRITON_INTERPRET`` before :func:`prepare` could set it)."""
+    """Empty if Triton's language helpers and the backend's kernels were decorated for the
+    runtime mode, else why not: a process that imported triton (``torch._dynamo`` does)
+    before :func:`runtime` could set ``TRITON_INTERPRET=1`` has compiled-mode helpers,
+    which the interpreter cannot call."""
+    import triton.language as tl
     from triton.runtime.interpreter import InterpretedFunction
 
     from .kernels.gather import gather_kernel
 
-    interpreted = isinstance(gather_kernel, InterpretedFunction)
-    if interpreted == interpreting():
-        return ""
-    return (f"the Triton kernels were decorated {'with' if interpreted else 'without'} "
-            f"the interpreter but the backend runs in {runtime().mode} mode: triton was "
-            f"imported and configured before {INTERPRET_ENV} could be set; set "
-            f"{INTERPRET_ENV}=1 before starting Python")
+    for what, fn in (("triton.language", tl.zeros), ("the backend's kernels", gather_kernel)):
+        if isinstance(fn, InterpretedFunction) != interpreting():
+            decorated = "compiled" if interpreting() else "interpreted"
+            return (f"{what} are set up as {decorated} kernels but the backend runs in "
+                    f"{runtime().mode} mode: triton was imported before {INTERPRET_ENV} "
+                    f"could be set (torch._dynamo imports it); set {INTERPRET_ENV}=1 before "
+                    "starting Python, or load the backend before anything imports triton")
+    return ""

@@ -8,3 +8,7 @@ Launchers trust their arguments: the layers validate ids, dtypes and options bef
 any kernel writes (S0.2-S0.5). Every kernel computes in float32 (float64 for float64
 data) and rounds once when it stores, as torch rounds (:mod:`.rounding`).
 """
+
+from ..runtime import runtime
+
+runtime()  # sets TRITON_INTERPRET=1 without a CUDA device, before any kernel is decorated

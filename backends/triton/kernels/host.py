@@ -28,7 +28,3 @@ def accumulate_dtype(dtype: torch.dtype) -> tl.dtype:
     for every other floating dtype (S0.7's accumulation rule)."""
     return tl.float64 if dtype == torch.float64 else tl.float32
 
-
-def flat_ids(ids: torch.Tensor) -> torch.Tensor:
-    """``ids`` as a contiguous 1-D tensor (int32 or int64 as given)."""
-    return ids.reshape(-1).contiguous()

@@ -78,7 +78,7 @@ def renorm_kernel(sorted_ptr, table_ptr, params_ptr, n, dim, stride_row, stride_
         total = _power(total, tl.load(params_ptr + 2), USE_LIBDEVICE)
     norms = round_to(total, dtype).to(tl.float64)
     exceeds = heads & (norms > max_norm)
-    factors = round_to(max_norm / (norms + eps), dtype).to(ACC)
+    factors = round_to(tl.where(exceeds, max_norm / (norms + eps), 1.0), dtype).to(ACC)
     for first in range(0, dim, BLOCK_D):
         cols = first + tl.arange(0, BLOCK_D)
         mask = exceeds[:, None] & (cols < dim)[None, :]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 from embedspec.backends.eager.embedding import LookupOptions
 
-from ..kernels.host import flat_ids
 from . import binary, layer_norm, lookup, renorm
 
 
@@ -28,26 +27,27 @@ class TritonOps:
     deterministic: bool = False
     lookup_op: Callable = lookup.lookup
 
-    def lookup(self, ids: torch.Tensor, weight: torch.Tensor, padding_idx: int | None = None,
-               scale_grad_by_freq: bool = False, sparse: bool = False) -> torch.Tensor:
-        """``weight[ids]`` (shape ``ids.shape + (D,)``) with the spec's backward; ``ids``
-        validated and on ``weight``'s device, ``padding_idx`` normalised."""
-        rows = self.lookup_op(flat_ids(ids), weight, _padding(padding_idx), scale_grad_by_freq,
-                              sparse, self.deterministic)
-        return rows.view(*ids.shape, weight.shape[1])
+    def lookup(self, ids: torch.Tensor, shape: torch.Size, weight: torch.Tensor,
+               padding_idx: int | None = None, scale_grad_by_freq: bool = False,
+               sparse: bool = False) -> torch.Tensor:
+        """``weight[ids]`` of shape ``shape + (D,)`` with the spec's backward; ``ids``
+        validated, flat, int64 and on ``weight``'s device; ``padding_idx`` normalised."""
+        rows = self.lookup_op(ids, weight, _padding(padding_idx), scale_grad_by_freq, sparse,
+                              self.deterministic)
+        return rows.view(*shape, weight.shape[1])
 
     def renorm_(self, weight: torch.Tensor, ids: torch.Tensor, max_norm: float,
                 norm_type: float, float64_norms: bool = False) -> None:
         """Renormalise the referenced rows in place, outside autograd (S1.2, S4.4)."""
         with torch.no_grad():
-            renorm.renorm_(flat_ids(ids), weight, max_norm, norm_type, float64_norms)
+            renorm.renorm_(ids, weight, max_norm, norm_type, float64_norms)
 
-    def embed(self, ids: torch.Tensor, weight: torch.Tensor, options: LookupOptions, *,
-              float64_norms: bool = False) -> torch.Tensor:
+    def embed(self, ids: torch.Tensor, shape: torch.Size, weight: torch.Tensor,
+              options: LookupOptions, *, float64_norms: bool = False) -> torch.Tensor:
         """Renormalise (if ``max_norm``), then look up, as ``options`` say."""
         if options.max_norm is not None:
             self.renorm_(weight, ids, options.max_norm, options.norm_type, float64_norms)
-        return self.lookup(ids, weight, options.padding_idx, options.scale_grad_by_freq,
+        return self.lookup(ids, shape, weight, options.padding_idx, options.scale_grad_by_freq,
                            options.sparse)
 
     def layer_norm(self, rows: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
