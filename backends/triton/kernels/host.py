@@ -16,9 +16,9 @@ def launch(kernel, grid: tuple[int, ...], *args, **meta) -> None:
     ops are then opaque to compilers (:mod:`..ops.registration`), and shape propagation
     with fake tensors runs the launchers without launching anything.
     """
-    if min(grid) <= 0:
-        return
     if interpreting() and any(isinstance(a, torch.Tensor) and is_fake(a) for a in args):
+        return
+    if any(isinstance(size, int) and size <= 0 for size in grid):
         return
     wrap_triton(kernel)[grid](*args, **meta)
 

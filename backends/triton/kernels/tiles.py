@@ -28,9 +28,14 @@ def column_block(dim: int) -> int:
 
 
 def row_block(rows: int, block_d: int) -> int:
-    """Rows (or positions) per tile beside ``block_d`` columns."""
-    budget = INTERPRETER_TILE_ELEMENTS if interpreting() else GPU_TILE_ELEMENTS
-    return max(1, min(pow2(rows), budget // block_d))
+    """Rows (or positions) per tile beside ``block_d`` columns. A symbolic count (a
+    data-dependent size while ``torch.compile`` traces) gets the full budget, so tracing
+    never guards on it."""
+    budget = max(1, (INTERPRETER_TILE_ELEMENTS if interpreting() else GPU_TILE_ELEMENTS)
+                 // block_d)
+    if not isinstance(rows, int):
+        return budget
+    return min(pow2(rows), budget)
 
 
 def whole_row_block(dim: int) -> int:
