@@ -13,7 +13,8 @@ from embedspec.backends.registry import load_backend
 from embedspec.conformance.results import load_results
 
 
-@pytest.mark.parametrize("backend", ["eager", "reference", "distributed"])
+@pytest.mark.parametrize("backend", ["eager", "reference", "distributed", "triton",
+                                     "triton-deterministic"])
 def test_backend_passes_the_quick_profile(backend: str, tmp_path: Path) -> None:
     results = tmp_path / f"{backend}.json"
     run = subprocess.run(

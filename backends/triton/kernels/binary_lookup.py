@@ -9,7 +9,7 @@ import triton.language as tl
 from .binary_pack import BITS_PER_BYTE
 from .host import launch
 from .rounding import round_to
-from .tiles import row_block
+from .tiles import byte_block, row_block
 
 
 @triton.jit
@@ -40,7 +40,7 @@ def unpack(qweight: torch.Tensor, scale: torch.Tensor, dim: int, dtype: torch.dt
     n = qweight.shape[0] if ids is None else ids.shape[0]
     width = qweight.shape[1]
     out = torch.empty((n, dim), dtype=dtype, device=qweight.device)
-    block_w = min(triton.next_power_of_2(max(width, 1)), 16)
+    block_w = byte_block(width)
     block_n = row_block(n, block_w * BITS_PER_BYTE)
     launch(unpack_kernel, (triton.cdiv(n, block_n),), qweight if ids is None else ids, qweight,
            scale, out, n, dim, width, GATHER=ids is not None, BLOCK_N=block_n,

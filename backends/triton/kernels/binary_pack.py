@@ -13,7 +13,7 @@ import triton
 import triton.language as tl
 
 from .host import launch
-from .tiles import row_block
+from .tiles import byte_block, row_block
 
 BITS_PER_BYTE = 8
 
@@ -62,7 +62,7 @@ def pack_rows(table: torch.Tensor, ids: torch.Tensor, padding_idx: int,
     scale = torch.zeros(n, dtype=torch.float32, device=table.device)
     centred = centre is not None
     centre = (centre if centred else torch.zeros((), dtype=torch.float64)).reshape(1)
-    block_w = min(triton.next_power_of_2(max(width, 1)), 16)
+    block_w = byte_block(width)
     block_r = row_block(n, block_w * BITS_PER_BYTE)
     launch(pack_kernel, (triton.cdiv(n, block_r),), ids, table, centre.to(table.device),
            qweight, scale, n, dim, width, max(dim, 1), table.stride(0), table.stride(1),
