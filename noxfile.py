@@ -20,7 +20,7 @@ def install(session: nox.Session, *requirements: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The project's tests."""
-    install(session, "-e", ".[test]")
+    install(session, "-e", ".[test,triton]")
     session.run("pytest", *session.posargs)
 
 
@@ -31,8 +31,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".", *session.posargs)
 
 
-def _check(session: nox.Session, backend: str) -> None:
-    install(session, "-e", ".")
+def _check(session: nox.Session, backend: str, package: str = ".") -> None:
+    install(session, "-e", package)
     session.run("embedspec", "check", "--backend", backend, "--profile", "quick",
                 "--results", f"reports/results/{backend}.json", *session.posargs)
 
@@ -59,6 +59,13 @@ def conformance_native(session: nox.Session) -> None:
 def conformance_distributed_native(session: nox.Session) -> None:
     """The conformance suite on the distributed backend over the native kernels (quick)."""
     _check(session, "distributed-native")
+
+
+@nox.session(name="conformance-triton")
+def conformance_triton(session: nox.Session) -> None:
+    """The conformance suite on both Triton backends (quick profile; interpreter on CPU)."""
+    for backend in ("triton", "triton-deterministic"):
+        _check(session, backend, package=".[triton]")
 
 
 @nox.session

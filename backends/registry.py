@@ -44,6 +44,8 @@ BUILTIN_BACKENDS: Mapping[str, str] = {
     "distributed": "embedspec.backends.distributed:DistributedBackend",
     "native": "embedspec.backends.native:NativeBackend",
     "distributed-native": "embedspec.backends.native:DistributedNativeBackend",
+    "triton": "embedspec.backends.triton:TritonBackend",
+    "triton-deterministic": "embedspec.backends.triton:TritonDeterministicBackend",
 }
 
 

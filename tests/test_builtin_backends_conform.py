@@ -14,7 +14,7 @@ from embedspec.conformance.session.results import load_results
 
 
 @pytest.mark.parametrize("backend", ["eager", "reference", "distributed", "native",
-                                     "distributed-native"])
+                                     "distributed-native", "triton", "triton-deterministic"])
 def test_backend_passes_the_quick_profile(backend: str, tmp_path: Path) -> None:
     results = tmp_path / f"{backend}.json"
     run = subprocess.run(
