@@ -63,7 +63,7 @@ class TritonVocabParallelEmbedding(UsesOps, EagerVocabParallelEmbedding):
 
     def partial(self, input_: torch.Tensor) -> torch.Tensor:
         ids, shape = self._ids(input_, "input_")
-        return self.ops.lookup(self.local_rows(ids), shape, self.weight)
+        return self.ops.lookup(self.shard.owned_rows(ids), shape, self.weight)
 
 
 class TritonShardedEmbedding(UsesOps, EagerShardedEmbedding):
