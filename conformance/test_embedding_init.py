@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 import torch
 from embedspec.conformance import strategies as xs
-from embedspec.conformance.checks import Case, check_initialisation, fill_with_constant
+from embedspec.conformance.checks import Case, check, check_initialisation, fill_with_constant
 from embedspec.reference import INIT_SCHEMES
-from embedspec.reference.configs import EmbeddingConfig
+from embedspec.reference.configs import EmbeddingConfig, StableEmbeddingConfig
 
 #: Table shapes (V, D, padding_idx) of several thousand elements each.
 INIT_SHAPES = [
@@ -59,3 +59,13 @@ def test_reset_parameters_reinitialises(target, seed, num_embeddings, embedding_
     state = {"weight": torch.full((num_embeddings, embedding_dim), 7.0)}
     check_initialisation(target, Case(config=config, states=[state], action="reset_parameters"),
                          seed=seed)
+
+
+@pytest.mark.parametrize("family", [
+    pytest.param(family, marks=pytest.mark.spec(family, "init"), id=family)
+    for family in ("embedding", "stable")])
+def test_optimizer_state_hint(target, family):
+    """S1.8, S2 (bitsandbytes): a built layer declares, as the class attribute
+    ``optimizer_overrides``, that its weight keeps 32-bit optimizer state."""
+    config = (EmbeddingConfig if family == "embedding" else StableEmbeddingConfig)(6, 4)
+    check(target, Case(config=config, action="build"))

@@ -78,6 +78,12 @@ DIVERGENCES: tuple[Divergence, ...] = (
          ("stable", "backward"), ("stable", "init")),
     ),
     Divergence(
+        "D-optimizer-hint", "S1.8",
+        "no optimizer-state hint: torch.nn.Embedding declares none, bitsandbytes registers "
+        "the weight with its global manager instead of on the layer",
+        (("embedding", "init"), ("stable", "init")),
+    ),
+    Divergence(
         "D-reset-normal", "S1.7",
         "reset_parameters() draws N(0, 1) whatever init scheme the table was drawn with",
         (("embedding", "init"),),

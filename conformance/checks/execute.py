@@ -57,6 +57,8 @@ def _execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> 
         outcome.error = _error_info(exc, "build")
         return outcome
     layer.train()
+    if case.action == "build":
+        outcome.extra["optimizer_overrides"] = optimizer_overrides(layer)
     try:
         if case.states:
             with torch.no_grad():
@@ -77,6 +79,14 @@ def _execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> 
         outcome.error = _error_info(exc, case.action)
     outcome.state_after = _detach_state(layer)
     return outcome
+
+
+def optimizer_overrides(layer: torch.nn.Module) -> dict[str, dict[str, Any]] | None:
+    """The layer's declared optimizer-state hints (S1.8) as plain dicts, or None."""
+    hints = getattr(layer, "optimizer_overrides", None)
+    if hints is None:
+        return None
+    return {str(k): dict(v) for k, v in dict(hints).items()}
 
 
 def _detach_state(layer: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -424,6 +424,12 @@ def show_reset_normal(family: str) -> None:
     assert reference.weight.std().item() < 0.2
 
 
+def show_optimizer_hint(family: str) -> None:
+    config = _config(family)
+    assert getattr(TORCH_NN.build(config, CPU), "optimizer_overrides", None) is None
+    assert REFERENCE.build(config, CPU).optimizer_overrides == {"weight": {"optim_bits": 32}}
+
+
 def show_sparse_0d_padding(family: str) -> None:
     config = _config(family, sparse=True, padding_idx=1)
     reference, adapter = _pair(config, seed=4)
@@ -445,6 +451,7 @@ DEMONSTRATIONS: dict[str, Callable[[str], None]] = {
     "D-stable-norm-dtype": show_stable_norm_dtype,
     "D-sparse-0d-padding": show_sparse_0d_padding,
     "D-reset-normal": show_reset_normal,
+    "D-optimizer-hint": show_optimizer_hint,
 }
 
 DIVERGENCE_FAMILIES = sorted({(d.id, family) for d in DIVERGENCES for family, _ in d.rows})

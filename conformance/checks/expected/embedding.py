@@ -2,7 +2,7 @@
 
 * A bad configuration (S0.5) or input (S0.2, S0.3): the reference's error class, the
   state left as loaded (S0.4).
-* ``build``: the reference's state layout.
+* ``build``: the reference's state layout and optimizer-state hints (S1.8, S2).
 * A forward: the output is a gather, exact in every dtype; without ``max_norm`` the
   table is unchanged. With ``max_norm`` only referenced rows may change, each within
   the renorm bound of the reference's (ambiguous rows either way, S1.2), and the output
@@ -31,7 +31,10 @@ def settled(case: Case) -> tuple[RankOutcome, Expected | None]:
         return reference, Expected(error=error_class(reference.error),
                                    state_before=case.states[0] if case.states else None)
     if case.action == "build":
-        return reference, Expected(state_layout=reference.state_after)
+        hints = reference.extra.get("optimizer_overrides")
+        return reference, Expected(state_layout=reference.state_after,
+                                   reports=None if hints is None
+                                   else {"optimizer_overrides": hints})
     return reference, None
 
 
