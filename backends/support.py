@@ -211,6 +211,17 @@ def check_vocab_sizes(num_embeddings: object, org_num_embeddings: object, paddin
     return num_embeddings, org_vocab_size, padding_size, tp_size
 
 
+def check_pretrained(embeddings: object, name: str = "embeddings") -> torch.Tensor:
+    """``embeddings`` if it is a 2-D floating-point tensor (ValueError otherwise): the
+    table ``from_pretrained`` builds a layer on (S1.6)."""
+    if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2 \
+            or not embeddings.is_floating_point():
+        what = (f"a {embeddings.dim()}-D {embeddings.dtype} tensor"
+                if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__)
+        raise ValueError(f"{name} must be a 2-D floating-point tensor, got {what}")
+    return embeddings
+
+
 def check_loaded_weight(param: object, weight: torch.Tensor, loaded_weight: object, *,
                         org_vocab_size: int, num_embeddings: int,
                         embedding_dim: int) -> torch.Tensor:
@@ -288,6 +299,7 @@ __all__ = [
     "check_loaded_weight",
     "check_max_norm",
     "check_partition",
+    "check_pretrained",
     "check_rank",
     "check_sizes",
     "check_sparse_options",

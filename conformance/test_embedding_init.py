@@ -15,6 +15,8 @@ from embedspec.conformance import strategies as xs
 from embedspec.conformance.checks import Case, check, check_initialisation, fill_with_constant
 from embedspec.reference import INIT_SCHEMES
 from embedspec.reference.configs import EmbeddingConfig, StableEmbeddingConfig
+from hypothesis import given
+from hypothesis import strategies as st
 
 #: Table shapes (V, D, padding_idx) of several thousand elements each.
 INIT_SHAPES = [
@@ -69,3 +71,15 @@ def test_optimizer_state_hint(target, family):
     ``optimizer_overrides``, that its weight keeps 32-bit optimizer state."""
     config = (EmbeddingConfig if family == "embedding" else StableEmbeddingConfig)(6, 4)
     check(target, Case(config=config, action="build"))
+
+
+@pytest.mark.spec("embedding", "init")
+@pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "trainable"])
+@given(data=st.data())
+def test_from_pretrained_uses_the_table_itself(target, freeze, data):
+    """S1.6: ``from_pretrained(table)`` builds a layer on ``table`` itself (shared
+    storage), its padding row as given, not zeroed; frozen (no weight gradient) unless
+    ``freeze=False``."""
+    check(target, data.draw(xs.embedding_cases(padding=None, values="any", backward=True,
+                                               action="from_pretrained", freeze=freeze),
+                            label="case"))

@@ -20,10 +20,12 @@ from typing import Any, ClassVar
 import torch
 from embedspec.backends.support import (
     LookupOptions,
+    check_bool,
     check_device,
     check_dtype,
     check_ids,
     check_init,
+    check_pretrained,
     check_sizes,
 )
 from embedspec.reference.configs import EmbeddingConfig, InitScheme
@@ -92,6 +94,10 @@ def embed(input: object, weight: torch.Tensor, options: LookupOptions) -> torch.
                           scale_grad_by_freq=options.scale_grad_by_freq, sparse=options.sparse)
 
 
+def _keep(weight: torch.Tensor) -> None:
+    """An init callable that leaves the table as it is (a table given to the layer)."""
+
+
 class EagerEmbedding(OptionAttributes, nn.Module):
     """A lookup table with ``torch.nn.Embedding``'s options and the spec's semantics.
 
@@ -104,6 +110,8 @@ class EagerEmbedding(OptionAttributes, nn.Module):
 
     optimizer_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         {"weight": MappingProxyType({"optim_bits": 32})})
+    #: The scheme a layer built without ``init`` draws by (and a pretrained one resets by).
+    default_init: ClassVar[InitScheme] = "normal"
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,
@@ -122,6 +130,22 @@ class EagerEmbedding(OptionAttributes, nn.Module):
         self.weight = nn.Parameter(
             torch.empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
         self.reset_parameters()
+
+    @classmethod
+    def from_pretrained(cls, embeddings: torch.Tensor, freeze: bool = True,
+                        padding_idx: int | None = None, max_norm: float | None = None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> EagerEmbedding:
+        """A layer whose weight is ``embeddings`` itself (shared storage, S1.6): frozen
+        unless ``freeze=False``; the padding row is not zeroed. Every argument is checked
+        before anything is built (ValueError)."""
+        embeddings = check_pretrained(embeddings)
+        freeze = check_bool("freeze", freeze)
+        layer = cls(*embeddings.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq,
+                    sparse, init=_keep, dtype=embeddings.dtype, device=embeddings.device)
+        layer.weight = nn.Parameter(embeddings, requires_grad=not freeze)
+        layer.init = cls.default_init
+        return layer
 
     def reset_parameters(self) -> None:
         """Fill the table by the layer's ``init`` scheme, then zero the padding row (S1.7)."""

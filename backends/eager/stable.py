@@ -10,6 +10,8 @@ the LayerNorm bias and send gradient into the LayerNorm parameters (F2.2).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from embedspec.reference.configs import InitScheme, StableEmbeddingConfig
@@ -34,6 +36,8 @@ class EagerStableEmbedding(EagerEmbedding):
     State dict keys: ``weight``, ``norm.weight``, ``norm.bias``. ``reset_parameters``
     re-initialises the table only, as bitsandbytes does (the norm resets through its own).
     """
+
+    default_init: ClassVar[InitScheme] = "xavier_uniform"
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,

@@ -27,13 +27,15 @@ from .ops.validation import checked_ids
 
 
 class UsesOps:
-    """Takes the keyword ``ops`` (a :class:`TritonOps`) besides the eager layer's arguments."""
+    """Takes the keyword ``ops`` (a :class:`TritonOps`) besides the eager layer's arguments;
+    without it (a layer made by the ``from_pretrained`` class method, which has no backend
+    to ask) the default, atomic-backward set."""
 
     ops: TritonOps
 
-    def __init__(self, *args: Any, ops: TritonOps, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ops: TritonOps | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.ops = ops
+        self.ops = ops if ops is not None else TritonOps()
 
     def _ids(self, input: object, name: str = "input") -> tuple[torch.Tensor, torch.Size]:
         """Validated ids (S0.2, S0.3) flat, int64, on the weight's device, and their shape."""

@@ -21,7 +21,7 @@ import torch
 from embedspec.reference.configs import LayerConfig
 
 Action = Literal["build", "forward", "forward_packed", "weight_loader", "packed",
-                 "mapping", "reset_parameters"]
+                 "mapping", "reset_parameters", "from_pretrained"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,10 @@ class Case:
     (call ``layer.weight_loader(layer.weight, loaded_weight)``), ``packed``
     (call ``layer.packed()`` and report its tensors), ``mapping`` (call
     ``layer.get_sharded_to_full_mapping()``: a vocab-parallel layer's row order),
-    ``reset_parameters`` (load the state, then call ``layer.reset_parameters()``).
+    ``reset_parameters`` (load the state, then call ``layer.reset_parameters()``),
+    ``from_pretrained`` (build, then make the layer ``type(layer).from_pretrained(table,
+    freeze=freeze, ...)`` on the process's state ``weight`` and the configuration's lookup
+    options, and run the forward on it).
     ``inputs`` are index tensors, or any other object a test hands a layer (S0.2).
     ``default_dtype``: the global default dtype while the layer is built and run
     (restored afterwards).
@@ -75,6 +78,7 @@ class Case:
     repeat: int = 1
     write_output: bool = False
     default_dtype: torch.dtype | None = None
+    freeze: bool = True
 
 
 @dataclass

@@ -56,14 +56,20 @@ def _execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> 
     except Exception as exc:
         outcome.error = _error_info(exc, "build")
         return outcome
+    if case.action == "from_pretrained":
+        try:
+            layer = _pretrained(layer, case, proc, device, outcome)
+        except Exception as exc:
+            outcome.error = _error_info(exc, "from_pretrained")
+            return outcome
     layer.train()
     if case.action == "build":
         outcome.extra["optimizer_overrides"] = optimizer_overrides(layer)
     try:
-        if case.states:
+        if case.states and case.action != "from_pretrained":
             with torch.no_grad():
                 layer.load_state_dict({k: v.to(device) for k, v in case.states[proc].items()})
-        if case.action in ("forward", "forward_packed"):
+        if case.action in ("forward", "forward_packed", "from_pretrained"):
             _forward(layer, case, proc, device, outcome)
         elif case.action == "weight_loader":
             layer.weight_loader(layer.weight, case.loaded_weight.to(device))
@@ -79,6 +85,19 @@ def _execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> 
         outcome.error = _error_info(exc, case.action)
     outcome.state_after = _detach_state(layer)
     return outcome
+
+
+def _pretrained(layer: torch.nn.Module, case: Case, proc: int, device: torch.device,
+                outcome: RankOutcome) -> torch.nn.Module:
+    """``type(layer).from_pretrained`` on the process's table, with the lookup options of
+    the case's configuration; records whether the layer shares the table's storage."""
+    config = case.config
+    table = case.states[proc]["weight"].clone().to(device)
+    options = {k: getattr(config, k) for k in ("padding_idx", "max_norm", "norm_type",
+                                               "scale_grad_by_freq", "sparse")}
+    pretrained = type(layer).from_pretrained(table, freeze=case.freeze, **options)
+    outcome.extra["shares_storage"] = pretrained.weight.data_ptr() == table.data_ptr()
+    return pretrained
 
 
 def optimizer_overrides(layer: torch.nn.Module) -> dict[str, dict[str, Any]] | None:
@@ -109,7 +128,8 @@ def _forward(layer: torch.nn.Module, case: Case, proc: int, device: torch.device
     if case.repeat > 1:
         outcome.extra["outputs"] = outputs
     if case.grad_outputs is not None:
-        out.backward(case.grad_outputs[proc].to(device))
+        if out.requires_grad:  # a frozen layer's output has no graph to go back through
+            out.backward(case.grad_outputs[proc].to(device))
         outcome.grads = {
             name: None if p.grad is None else p.grad.detach().cpu().clone()
             for name, p in layer.named_parameters()

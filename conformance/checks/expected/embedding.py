@@ -3,6 +3,8 @@
 * A bad configuration (S0.5) or input (S0.2, S0.3): the reference's error class, the
   state left as loaded (S0.4).
 * ``build``: the reference's state layout and optimizer-state hints (S1.8, S2).
+* ``from_pretrained``: the layer is built on the given table itself (shared storage,
+  padding row as given, frozen unless ``freeze=False``), then judged as a forward.
 * A forward: the output is a gather, exact in every dtype; without ``max_norm`` the
   table is unchanged. With ``max_norm`` only referenced rows may change, each within
   the renorm bound of the reference's (ambiguous rows either way, S1.2), and the output
@@ -66,7 +68,10 @@ def expected(case: Case) -> list[Expected]:
     want = Expected(state_after=reference.state_after, renorm=renorm,
                     output=reference.output,
                     output_reads=StoredRows(case.inputs[0]) if renorm is not None else None)
+    if case.action == "from_pretrained":
+        want.reports = {"shares_storage": reference.extra["shares_storage"]}
     if case.grad_outputs is not None:
         want.grads = reference.grads
-        want.grad_bounds = {"weight": weight_gradient_bound(case, reference)}
+        if reference.grads.get("weight") is not None:
+            want.grad_bounds = {"weight": weight_gradient_bound(case, reference)}
     return [want]
