@@ -86,7 +86,14 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"seconds each backend may run (default: {DEFAULT_REPORT_TIMEOUT_S:g})")
     p.add_argument("--out", default=DEFAULT_REPORT_DIR, metavar="DIR",
                    help=f"output folder (default: {DEFAULT_REPORT_DIR}/)")
+    p.add_argument("--bench", action="store_true",
+                   help="add a performance section: each backend's quick bench set")
     p.set_defaults(command=cmd_report)
+
+    p = sub.add_parser("bench", help="time a backend against the baselines and judge its "
+                                     "performance gates")
+    _bench_arguments(p)
+    p.set_defaults(command=cmd_bench)
     return parser
 
 
@@ -168,6 +175,21 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     if args.verbose:
         argv.append("-v")
     return argv + list(args.pytest_args)
+
+
+# -- bench ------------------------------------------------------------------------------
+
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    from embedspec.conformance.bench.command import add_arguments
+
+    add_arguments(p)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from embedspec.conformance.bench.command import main as bench_main
+
+    return bench_main(args)
 
 
 # -- report -----------------------------------------------------------------------------
