@@ -238,6 +238,12 @@ class Backend(abc.ABC):
         """The file listing this backend's known failures; None for the built-in location."""
         return None
 
+    @property
+    def gates_path(self) -> Path | None:
+        """The file of this backend's performance gates (``embedspec bench``), or None for
+        the built-in location (``conformance/gates/<name>.json``)."""
+        return None
+
     def kernels(self) -> EmbeddingKernels | None:
         """Per-rank kernels lent to composite (e.g. distributed) backends; None if none."""
         return None

@@ -220,6 +220,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         generated=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         not_run=not_run, divergences=documented_divergences(),
     )
+    if args.bench:
+        from embedspec.conformance.bench.report_section import bench_backends
+
+        report.performance = bench_backends([e.name for e in selected], device=args.device,
+                                            out=out, timeout_s=args.timeout)
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
     write_json(report, out / "report.json")
     print(f"embedspec report: wrote {out / 'report.md'} and {out / 'report.json'}")

@@ -12,3 +12,6 @@ the exit status. :mod:`.command` is the CLI, :mod:`.render` the tables.
 Submodules are imported on use, so that ``import embedspec.conformance.bench`` stays
 cheap.
 """
+
+#: The baselines every backend is timed against, in the order of the table's columns.
+BASELINES = ("torch.nn", "torch.compile", "eager")

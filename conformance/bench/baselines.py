@@ -28,8 +28,9 @@ from embedspec.reference.configs import (
 )
 from torch import nn
 
-#: The baselines, in the order of the table's columns.
-BASELINES = ("torch.nn", "torch.compile", "eager")
+from . import BASELINES
+
+__all__ = ["BASELINES", "compiled", "eager_module", "torch_nn_module"]
 #: The LayerNorm epsilon of bitsandbytes' StableEmbedding.
 LAYER_NORM_EPS = 1e-5
 

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from . import BASELINES
+
 DEFAULT_OUT = Path("reports") / "bench"
 
 
@@ -31,7 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR",
                    help=f"output folder (default: {DEFAULT_OUT}/<backend>)")
     p.add_argument("--gates", metavar="PATH", help="the gate file (default: the backend's)")
-    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default: 7)")
+    p.add_argument("--baselines", metavar="A,B", default=",".join(BASELINES),
+                   help=f"the baselines to time (default: {','.join(BASELINES)})")
+    p.add_argument("--rounds", type=int, default=9, help="interleaved rounds (default: 9)")
     p.add_argument("--min-block", type=float, default=0.02, metavar="S",
                    help="seconds each timed block lasts at least (default: 0.02)")
     p.add_argument("--seed", type=int, default=0, help="weights and ids seed (default: 0)")
@@ -65,6 +69,11 @@ def main(args: argparse.Namespace) -> int:
                        "layers (benchmark its compute backend's kernels instead)")
     if args.device == "cuda" and not torch.cuda.is_available():
         return _refuse("--device cuda: no CUDA device is visible")
+    baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown or not args.rounds > 0 or not args.min_block > 0:
+        return _refuse(f"unknown baselines {unknown}; known: {', '.join(BASELINES)}" if unknown
+                       else "--rounds and --min-block must be positive")
     try:
         scenarios = select(args.scenarios)
         if args.cpu_time:
@@ -75,7 +84,8 @@ def main(args: argparse.Namespace) -> int:
         gate_file = load_gates(path) if path is not None else None
     except (ValueError, GateFileError) as error:
         return _refuse(str(error))
-    settings = Settings(rounds=args.rounds, min_block_s=args.min_block, seed=args.seed)
+    settings = Settings(rounds=args.rounds, min_block_s=args.min_block, seed=args.seed,
+                        baselines=baselines)
     print(f"embedspec bench: {backend.name}, {len(scenarios)} scenarios, device {device}, "
           f"{clock.name} clock, {torch.get_num_threads()} threads", flush=True)
     run = run_bench(backend, scenarios, device=device, clock=clock, settings=settings,

@@ -31,7 +31,7 @@ def _settings(run: BenchRun) -> str:
              }.get(run.clock, run.clock)
     versions = ", ".join(f"{k} {v}" for k, v in run.versions.items())
     return (f"Backend **{run.backend}** {run.version} on **{run.device}**, {clock}, "
-            f"torch using **{threads}**; {versions}. Noise band (largest A/A deviation of "
+            f"torch using **{threads}**; {versions}. Noise band (median A/A deviation of "
             f"the run): **±{run.band:.1%}**. torch.compile's first calls (compilation, "
             f"outside the timed rounds): {run.compile_s:.1f} s. Run time {run.duration_s:.0f} s.")
 

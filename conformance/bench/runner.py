@@ -37,7 +37,7 @@ MEMORY_HEADROOM = 0.8
 
 @dataclass(frozen=True)
 class Settings:
-    rounds: int = 7
+    rounds: int = 9
     min_block_s: float = 0.02
     baselines: tuple[str, ...] = base.BASELINES
     seed: int = 0

@@ -118,11 +118,11 @@ FULL: tuple[Scenario, ...] = _full()
 CATALOGUE: dict[str, Scenario] = {s.name: s for s in FULL}
 
 
-def select(spec: str, catalogue: Iterable[Scenario] = FULL) -> list[Scenario]:
+def select(spec: str, catalogue: Iterable[Scenario] | None = None) -> list[Scenario]:
     """The scenarios ``spec`` names: ``quick``, ``full``, or comma-separated names and
     glob patterns (``gpt2/*``, ``*/forward/*``). ``ValueError`` naming what matches
-    nothing."""
-    scenarios = list(catalogue)
+    nothing. ``catalogue`` defaults to :data:`FULL`."""
+    scenarios = list(FULL if catalogue is None else catalogue)
     spec = spec.strip()
     if spec in SETS:
         return [s for s in scenarios if spec in s.sets]

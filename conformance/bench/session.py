@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 import torch
 from embedspec.backends.contract import Backend
 
+from . import scenarios as catalogue
 from .gates import GateFile
 from .growth import growth_tables
 from .noise import run_band
 from .results import BenchRun, ScenarioResult
 from .runner import Settings, run_scenario
-from .scenarios import CATALOGUE, Scenario
+from .scenarios import Scenario
 from .timing import Clock
 from .verdicts import after_rerun, judge_all, judge_gate, needs_rerun
 
@@ -51,7 +52,8 @@ def run_bench(backend: Backend, scenarios: Sequence[Scenario], *, device: torch.
         backend=backend.name, version=_version(backend), device=str(device), clock=clock.name,
         threads=threads, band=band, scenarios=results, gates=verdicts,
         gates_path=str(gate_file.path) if gate_file else None,
-        stale_gates=[g.scenario for g in gate_file.stale(CATALOGUE)] if gate_file else [],
+        stale_gates=([g.scenario for g in gate_file.stale(s.name for s in catalogue.FULL)]
+                     if gate_file else []),
         growth=tables, compile_s=sum(settings.compile_times.values()),
         duration_s=time.monotonic() - start,
         versions={"python": platform.python_version(), "torch": torch.__version__,

@@ -79,6 +79,7 @@ def render_markdown(report: Report) -> str:
         "## Tolerance policy\n\n" + (report.tolerance or "(embedspec.conformance.tolerance is "
                                      "not available in this installation)"),
         _divergences(report),
+        _performance(report),
         _failures(report),
         _expected(report),
         _stopped(report),
@@ -158,6 +159,14 @@ def _divergences(report: Report) -> str:
         return ""
     return ("## Documented divergences\n\nDepartures of a backend from the spec that its "
             "documentation lists, checked against its failures.\n\n" + "\n\n".join(blocks))
+
+
+def _performance(report: Report) -> str:
+    if not report.performance:
+        return ""
+    from embedspec.conformance.bench.report_section import render_section
+
+    return render_section(report.performance)
 
 
 def _failures(report: Report) -> str:

@@ -112,6 +112,8 @@ class Report:
     divergences: list[DivergenceCheck] = field(default_factory=list)
     #: per backend with documented divergences: its failing tests that none explains
     undocumented: dict[str, list[TestResult]] = field(default_factory=dict)
+    #: ``report --bench``: per backend its bench run (embedspec.conformance.bench.report_section)
+    performance: list[dict[str, Any]] = field(default_factory=list)
 
     def cell(self, row: tuple[str, str], backend: str) -> Cell:
         return self.cells[row][backend]
