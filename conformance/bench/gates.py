@@ -13,7 +13,7 @@
     }
 
 ``scenario`` is a scenario name or a glob over the names (``*/forward/*``);
-``metric`` is ``speedup`` (the baseline's median time over the backend's; ``baseline``
+``metric`` is ``speedup`` (the baseline's time over the backend's, best rounds; ``baseline``
 is one of ``torch.nn``, ``torch.compile``, ``eager``) or ``roofline`` (the fraction of
 the measured copy bandwidth); the gate asks ``metric >= threshold``. ``devices``
 (``cpu``, ``cuda``) and ``threads`` (torch's intra-op thread counts) restrict where a

@@ -57,15 +57,15 @@ def growth_tables(backend: Backend, device: torch.device, clock: Clock, settings
         for x, scenario in zip(xs, scenarios, strict=True):
             result = run_scenario(scenario, backend, device, clock, small)
             progress(f"growth {axis} = {x}: {result.status}")
-            points.append(GrowthPoint(x, _medians(result, backend.name)))
+            points.append(GrowthPoint(x, _times(result, backend.name)))
         fitted = [p for p in points if p.x >= fit_from]
-        slopes = {n: fitted_slope([p.x for p in fitted], [p.medians[n] for p in fitted])
+        slopes = {n: fitted_slope([p.x for p in fitted], [p.times[n] for p in fitted])
                   for n in NAMES}
         tables.append(GrowthTable(axis, fixed, points, slopes, fit_from))
     return tables
 
 
-def _medians(result: ScenarioResult, backend: str) -> dict[str, float | None]:
+def _times(result: ScenarioResult, backend: str) -> dict[str, float | None]:
     if result.status != "ok":
         return dict.fromkeys(NAMES)
-    return {"backend": result.median(backend), "torch.nn": result.median("torch.nn")}
+    return {"backend": result.time(backend), "torch.nn": result.time("torch.nn")}

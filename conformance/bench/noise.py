@@ -2,11 +2,12 @@
 
 Every scenario times its ``torch.nn`` baseline twice, as two implementations in the
 same interleaved rounds (``torch.nn`` and ``torch.nn (A/A)``: the same module, the same
-ids). Their ratio would be 1 on a quiet machine; its deviation ``|median_a / median_b
-- 1|`` is the scenario's A/A deviation, and the run's noise band is the median of
-the deviations over the run's scenarios. (Not their maximum: on a machine shared with
-other work one disturbed scenario would widen the band until no gate could fail; the
-re-run below is what protects a gate from one disturbed measurement.)
+ids). Their ratio would be 1 on a quiet machine; its deviation ``|t_a / t_b - 1|``
+(of their best rounds, as every ratio) is the scenario's A/A deviation, and the run's
+noise band is the median of the deviations over the run's scenarios. (Not their
+maximum: on a machine shared with other work one disturbed scenario would widen the
+band until no gate could fail; the re-run below is what protects a gate from one
+disturbed measurement.)
 
 A gate ``value >= threshold`` then
 
@@ -28,9 +29,9 @@ WITHIN_NOISE = "holds within noise"
 BELOW = "below"
 
 
-def aa_deviation(median_a: float, median_b: float) -> float:
-    """``|median_a / median_b - 1|``: how far apart two timings of the same thing are."""
-    return abs(median_a / median_b - 1.0)
+def aa_deviation(time_a: float, time_b: float) -> float:
+    """``|time_a / time_b - 1|``: how far apart two timings of the same thing are."""
+    return abs(time_a / time_b - 1.0)
 
 
 def run_band(deviations: Iterable[float | None]) -> float:

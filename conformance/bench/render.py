@@ -51,14 +51,14 @@ def _row(r: ScenarioResult, run: BenchRun) -> list[str]:
         return [name, f"**{r.status}**", *blanks, _gates(r, run) or DASH]
     mine = r.timings[r.backend].stats
     assert mine is not None
-    own = f"{mine.min * 1e3:.3f} / **{mine.median * 1e3:.3f}** / {mine.max * 1e3:.3f}"
-    times = [_ms(r.median(b)) if b != r.backend else "(self)" for b in BASELINES]
+    own = f"**{mine.min * 1e3:.3f}** / {mine.median * 1e3:.3f} / {mine.max * 1e3:.3f}"
+    times = [_ms(r.time(b)) if b != r.backend else "(self)" for b in BASELINES]
     speedups = [_x(r.speedup(b)) if b != r.backend else DASH for b in BASELINES]
     fraction = r.fraction()
     roof = DASH if fraction is None else f"{fraction:.0%}"
     if r.suspect(run.band):
         roof += " ⚠ suspect"
-    bandwidth = r.bytes / mine.median / 1e9
+    bandwidth = r.bytes / mine.best / 1e9
     aa = r.aa()
     peak = r.timings[r.backend].peak_bytes
     return [name, own, *times, *speedups, roof, f"{bandwidth:.1f}",
@@ -97,16 +97,18 @@ def _notes(run: BenchRun) -> str:
                      + ", ".join(f"`{s}`" for s in run.stale_gates))
     if run.gates_path is None:
         lines.append(f"- {run.backend} has no gate file")
-    legend = ("Times are per call; `vs X` = X's median time / the backend's (higher is "
-              "better); roofline = the time of copying the bytes the operation must move, "
-              "over the backend's (the copy is timed in the same rounds); A/A = how far "
+    legend = ("Times are per call, the best of the interleaved rounds (the backend's "
+              "min / median / max shown); every ratio uses the best rounds. `vs X` = X's "
+              "time / the backend's (higher is better); roofline = the time of copying the "
+              "bytes the operation must move over the backend's (the copy is timed in the "
+              "same rounds); A/A = how far "
               "apart two timings of torch.nn are; peak = bytes the call allocates at once.")
     return "\n".join([legend, "", *lines]) if lines else legend
 
 
 def _growth(table: GrowthTable, backend: str, heading: str) -> str:
     label = {"ids": "ids per call", "rows": "table rows"}[table.axis]
-    rows = [[f"{p.x:,}", _ms(p.medians.get("backend")), _ms(p.medians.get("torch.nn"))]
+    rows = [[f"{p.x:,}", _ms(p.times.get("backend")), _ms(p.times.get("torch.nn"))]
             for p in table.points]
     slopes = ", ".join(f"{backend if n == 'backend' else n} "
                        f"{DASH if s is None else f'{s:.2f}'}" for n, s in table.slopes.items())

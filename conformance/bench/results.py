@@ -45,22 +45,24 @@ class ScenarioResult:
     timings: dict[str, Timing] = field(default_factory=dict)
     rerun: bool = False
 
-    def median(self, name: str) -> float | None:
+    def time(self, name: str) -> float | None:
+        """``name``'s time per call that every ratio uses: its best round (see
+        :data:`embedspec.conformance.bench.timing.RATIO_STATISTIC`)."""
         t = self.timings.get(name)
-        return t.stats.median if t is not None and t.stats is not None else None
+        return t.stats.best if t is not None and t.stats is not None else None
 
     def speedup(self, baseline: str, of: str | None = None) -> float | None:
-        """The baseline's median time over ``of``'s (default: the backend's)."""
-        mine, theirs = self.median(of or self.backend), self.median(baseline)
+        """The baseline's time over ``of``'s (default: the backend's)."""
+        mine, theirs = self.time(of or self.backend), self.time(baseline)
         return None if mine is None or theirs is None else theirs / mine
 
     def fraction(self, name: str | None = None) -> float | None:
         """``name``'s (default: the backend's) fraction of the copy roofline."""
-        mine, copy = self.median(name or self.backend), self.median(COPY)
+        mine, copy = self.time(name or self.backend), self.time(COPY)
         return None if mine is None or copy is None else roofline_fraction(mine, copy)
 
     def aa(self) -> float | None:
-        a, b = self.median("torch.nn"), self.median(AA)
+        a, b = self.time("torch.nn"), self.time(AA)
         return None if a is None or b is None else aa_deviation(a, b)
 
     def suspect(self, band: float, name: str | None = None) -> bool:
@@ -91,12 +93,12 @@ class GateResult:
 @dataclass
 class GrowthPoint:
     x: int
-    medians: dict[str, float | None]
+    times: dict[str, float | None]
 
 
 @dataclass
 class GrowthTable:
-    """Median time of a forward against ``axis`` (``ids`` or ``rows``), with the
+    """Time (best round) of a forward against ``axis`` (``ids`` or ``rows``), with the
     log-log slope fitted over the points from ``fit_from`` up."""
 
     axis: str

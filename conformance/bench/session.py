@@ -63,9 +63,9 @@ def run_bench(backend: Backend, scenarios: Sequence[Scenario], *, device: torch.
 def _line(result: ScenarioResult) -> str:
     if result.status != "ok":
         return f"{result.status}: {result.reason}"
-    median = result.median(result.backend)
+    best = result.time(result.backend)
     speedup = result.speedup("torch.nn")
-    text = f"{median * 1e3:.3f} ms" if median is not None else "?"
+    text = f"{best * 1e3:.3f} ms" if best is not None else "?"
     return text + (f", {speedup:.2f}x torch.nn" if speedup is not None else "")
 
 

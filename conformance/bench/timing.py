@@ -5,7 +5,11 @@ warm-up calls each, a step's block size is calibrated so that one block lasts at
 least ``min_block_s``; then, for ``rounds`` rounds, every step times one block in
 turn, the order rotating by one each round, so that load from other processes and
 the machine's thermal state bias no implementation. A sample is a block's time per
-call; the statistics are the min, median and max over the rounds.
+call; the statistics are the min, median and max over the rounds. Every ratio (speedup,
+roofline fraction, A/A) uses the min, :data:`RATIO_STATISTIC`: load from other processes
+only ever adds time, so an implementation's fastest round is the least disturbed
+estimate of its cost, and on a shared machine it moves far less between runs than the
+median does.
 
 Clocks:
 
@@ -31,6 +35,8 @@ from dataclasses import dataclass
 import torch
 
 Step = Callable[[], object]
+#: The statistic of :class:`Stats` that ratios use.
+RATIO_STATISTIC = "min"
 #: Most calls in one block, however fast a call is.
 MAX_BLOCK = 10_000
 
@@ -44,6 +50,11 @@ class Stats:
     max: float
     rounds: int
     calls_per_round: int
+
+    @property
+    def best(self) -> float:
+        """The statistic ratios use (:data:`RATIO_STATISTIC`)."""
+        return getattr(self, RATIO_STATISTIC)
 
     @classmethod
     def of(cls, samples: list[float], calls_per_round: int) -> Stats:
