@@ -15,8 +15,7 @@ A gate ``value >= threshold`` then
 * *holds within noise* when it falls short by no more than the band
   (``value >= threshold * (1 - band)``);
 * is *below* otherwise: the scenario is measured again, once, and the gate *fails*
-  only if the re-run is below too (judged with the larger of the run's band and the
-  re-run's own A/A deviation).
+  only if the re-run is below too, by more than the same band.
 """
 
 from __future__ import annotations

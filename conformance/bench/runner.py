@@ -107,7 +107,8 @@ def run_scenario(scenario: Scenario, backend: Backend, device: torch.device, clo
                       make_step(i.module, op, pool.cycle(), grad_output, i.parameters))
     stats = interleaved({i.name: i.step for i in impls}, clock, rounds=settings.rounds,
                         min_block_s=settings.min_block_s,
-                        after_block={i.name: _dropper(i.parameters) for i in impls})
+                        after_block={i.name: _dropper(i.parameters) for i in impls},
+                        seed=settings.seed)
     for i in impls:
         peak = peak_bytes(i.step, device) if settings.measure_memory else None
         _dropper(i.parameters)()

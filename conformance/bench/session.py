@@ -41,11 +41,10 @@ def run_bench(backend: Backend, scenarios: Sequence[Scenario], *, device: torch.
         progress(f"re-run {name}: a gate is below its threshold by more than the noise band")
         rerun = run_scenario(by_name[name], backend, device, clock, settings)
         rerun.rerun = True
-        rerun_band = max(band, rerun.aa() or 0.0)
         for i, verdict in enumerate(verdicts):
             if verdict.scenario == name and verdict.verdict == "below":
                 gate = next(g for g in gates if g.describe() == verdict.gate and g.matches(name))
-                verdicts[i] = after_rerun(verdict, judge_gate(gate, rerun, rerun_band))
+                verdicts[i] = after_rerun(verdict, judge_gate(gate, rerun, band))
         results.append(rerun)
     tables = growth_tables(backend, device, clock, settings, progress) if growth else []
     return BenchRun(
