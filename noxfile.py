@@ -49,6 +49,18 @@ def conformance_distributed(session: nox.Session) -> None:
     _check(session, "distributed")
 
 
+@nox.session(name="conformance-native")
+def conformance_native(session: nox.Session) -> None:
+    """The conformance suite on the native backend (quick profile; compiles on first use)."""
+    _check(session, "native")
+
+
+@nox.session(name="conformance-distributed-native")
+def conformance_distributed_native(session: nox.Session) -> None:
+    """The conformance suite on the distributed backend over the native kernels (quick)."""
+    _check(session, "distributed-native")
+
+
 @nox.session
 def report(session: nox.Session) -> None:
     """The compatibility report of every available backend, in reports/."""
@@ -69,3 +81,10 @@ def bench(session: nox.Session) -> None:
     for name in names:
         session.run("embedspec", "bench", "--backend", name, "--scenarios", "quick",
                     "--out", f"reports/bench/{name}", *session.posargs)
+
+
+@nox.session(name="bench-native")
+def bench_native(session: nox.Session) -> None:
+    """The native backend's speed ratios against their targets."""
+    install(session, "-e", ".")
+    session.run("python", "benchmarks/bench_native.py", *session.posargs)

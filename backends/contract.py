@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import abc
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +42,10 @@ FEATURES: Mapping[str, tuple[str, ...]] = {
     "embedding": ("forward", "padding_idx", "max_norm", "scale_grad_by_freq", "sparse",
                   "backward", "init", "errors", "determinism"),
     "stable": ("forward", "padding_idx", "max_norm", "backward", "init", "errors"),
-    "vocab_parallel": ("forward", "added_vocab", "backward", "weight_loader", "errors"),
+    "vocab_parallel": ("forward", "added_vocab", "backward", "weight_loader", "init", "errors"),
     "sharded": ("forward", "even_partition", "local_output", "padding_idx", "max_norm",
-                "scale_grad_by_freq", "backward", "data_parallel", "errors"),
-    "binary": ("forward", "packed", "padding_idx", "backward", "errors"),
+                "scale_grad_by_freq", "backward", "data_parallel", "init", "errors"),
+    "binary": ("forward", "packed", "padding_idx", "backward", "init", "errors"),
 }
 assert set(FEATURES) == set(FAMILIES)
 
@@ -243,6 +243,12 @@ class Backend(abc.ABC):
         """The file of this backend's performance gates (``embedspec bench``), or None for
         the built-in location (``conformance/gates/<name>.json``)."""
         return None
+
+    def divergences(self) -> Sequence[Any]:
+        """The departures from the spec this backend documents
+        (:class:`embedspec.backends.divergences.Divergence` objects): the report says
+        which of its failures they explain. None by default."""
+        return ()
 
     def kernels(self) -> EmbeddingKernels | None:
         """Per-rank kernels lent to composite (e.g. distributed) backends; None if none."""

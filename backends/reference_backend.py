@@ -6,7 +6,7 @@ the report has a column that is right by definition.
 
 It runs in one process. Multi-rank families (``vocab_parallel``, ``sharded``) are built
 at world size 1 with no collectives; a rank of a larger world needs a
-:class:`~embedspec.reference.collectives.Collectives` for its process group, which a
+:class:`~embedspec.reference.Collectives` for its process group, which a
 caller supplies through ``collectives_factory``. Data-parallel replicas
 (``dp_size > 1``) are not built here.
 """
@@ -25,8 +25,14 @@ from embedspec.backends.contract import (
     available_devices,
     single_process_features,
 )
-from embedspec.reference.binary import BinaryEmbedding
-from embedspec.reference.collectives import Collectives
+from embedspec.reference import (
+    BinaryEmbedding,
+    Collectives,
+    Embedding,
+    ShardedEmbedding,
+    StableEmbedding,
+    VocabParallelEmbedding,
+)
 from embedspec.reference.configs import (
     BinaryConfig,
     EmbeddingConfig,
@@ -35,10 +41,6 @@ from embedspec.reference.configs import (
     StableEmbeddingConfig,
     VocabParallelConfig,
 )
-from embedspec.reference.embedding import Embedding
-from embedspec.reference.sharded import ShardedEmbedding
-from embedspec.reference.stable import StableEmbedding
-from embedspec.reference.vocab_parallel import VocabParallelEmbedding
 from torch import nn
 
 CollectivesFactory = Callable[[BuildContext], Collectives]

@@ -42,6 +42,8 @@ BUILTIN_BACKENDS: Mapping[str, str] = {
     "reference": "embedspec.backends.reference_backend:ReferenceBackend",
     "torch_nn": "embedspec.backends.torch_nn:TorchNNBackend",
     "distributed": "embedspec.backends.distributed:DistributedBackend",
+    "native": "embedspec.backends.native:NativeBackend",
+    "distributed-native": "embedspec.backends.native:DistributedNativeBackend",
 }
 
 

@@ -9,7 +9,8 @@
     failures that passed), 2 when the backend cannot be loaded.
 ``embedspec report``
     runs the suite on every available backend, each in its own process with a time
-    limit, and writes ``report.md`` and ``report.json`` (default folder ``reports/``).
+    limit, and writes ``report.html``, ``report.md`` and ``report.json`` (default
+    folder ``reports/``), appending the run to the folder's ``history.jsonl``.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from embedspec.backends.registry import BackendEntry, BackendLoadError, discover, load_backend
-from embedspec.conformance.profiles import DEFAULT_PROFILE, PROFILES
 from embedspec.conformance.report import (
     BackendRun,
     build_report,
+    record_history,
+    render_html,
     render_markdown,
     run_backend,
     write_json,
 )
-from embedspec.conformance.results import machine, tolerance_policy, versions
+from embedspec.conformance.report.model import Report
+from embedspec.conformance.report.provenance import project_commit
+from embedspec.conformance.session.profiles import DEFAULT_PROFILE, PROFILES
+from embedspec.conformance.session.results import machine, tolerance_policy, versions
 from tabulate import tabulate
 
 #: Backends every report compares against when they are available.
@@ -218,27 +223,44 @@ def cmd_report(args: argparse.Namespace) -> int:
         runs, profile=args.profile, seed=args.seed, device=args.device, versions=versions(),
         machine=machine(args.device), tolerance=tolerance_policy(),
         generated=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        not_run=not_run, divergences=documented_divergences(),
+        not_run=not_run, divergences=documented_divergences(selected),
+        git_commit=project_commit(),
     )
     if args.bench:
         from embedspec.conformance.bench.report_section import bench_backends
+        from embedspec.conformance.report.performance_data import load_bench_results
 
-        report.performance = bench_backends([e.name for e in selected], device=args.device,
-                                            out=out, timeout_s=args.timeout)
-    (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
-    write_json(report, out / "report.json")
-    print(f"embedspec report: wrote {out / 'report.md'} and {out / 'report.json'}")
+        folders, report.bench_not_run = bench_backends(
+            [e.name for e in selected], device=args.device, out=out, timeout_s=args.timeout)
+        report.bench = load_bench_results(folders)
+    write_report(report, out)
+    print(f"embedspec report: wrote {out / 'report.html'}, {out / 'report.md'} and "
+          f"{out / 'report.json'}")
     return 0 if runs else 1
 
 
-def documented_divergences() -> dict[str, tuple]:
-    """The documented departures from the spec of the backends that publish them: the
-    upstream divergences the ``torch_nn`` column must show."""
-    try:
-        from embedspec.backends.torch_nn.divergences import DIVERGENCES
-    except ImportError:
-        return {}
-    return {"torch_nn": DIVERGENCES}
+def write_report(report: Report, out: Path) -> None:
+    """Record the run in ``out/history.jsonl`` (what changed since the previous entry),
+    then write the page, the Markdown and the JSON."""
+    record_history(report, out)
+    (out / "report.html").write_text(render_html(report), encoding="utf-8")
+    (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    write_json(report, out / "report.json")
+
+
+def documented_divergences(entries: Sequence[BackendEntry]) -> dict[str, tuple]:
+    """The departures from the spec each backend documents
+    (:meth:`~embedspec.backends.contract.Backend.divergences`), for those that publish
+    any; a backend whose declaration fails publishes none (its run shows why)."""
+    found = {}
+    for entry in entries:
+        try:
+            published = tuple(entry.backend.divergences()) if entry.backend else ()
+        except Exception:
+            published = ()
+        if published:
+            found[entry.name] = published
+    return found
 
 
 def select_backends(entries: list[BackendEntry], requested: str | None

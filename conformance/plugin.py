@@ -5,11 +5,15 @@ which ``embedspec check`` passes so that the options are known before collection
 It provides
 
 * the ``--embedspec-*`` options (see ``docs/conformance.md``);
-* the session fixtures ``backend``, ``backend_spec``, ``device``, ``profile``,
-  ``seed``, ``runner`` and ``worlds`` (in :mod:`embedspec.conformance.fixtures`);
+* the fixtures ``target`` (what every check runs against), ``backend``,
+  ``backend_spec``, ``device``, ``profile``, ``seed``, ``runner`` and ``worlds`` (in
+  :mod:`embedspec.conformance.session.fixtures`);
 * the ``spec(family, feature)`` marker every conformance test carries;
 * capability skips: a test whose (family, feature, dtype, device) the backend does
   not declare is skipped as ``unsupported: family / feature / dtype / device``;
+* world eligibility: each test gets the worlds of the run its (family, feature) may
+  use (``worlds`` fixture, :mod:`embedspec.conformance.session.worlds`); a test no
+  world fits is skipped with the reason;
 * expected failures from the backend's expectations file (strict: an expected
   failure that passes fails the run), with stale entries reported;
 * the hypothesis profile of the chosen run profile and the seed of every
@@ -23,21 +27,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import _pytest
 import hypothesis
+import pluggy
 import pytest
 import torch
 from embedspec.backends.contract import FEATURES, Backend, dtype_name
 from embedspec.backends.registry import BUILTIN_BACKENDS, BackendLoadError, load_backend
-from embedspec.conformance import expectations as expect
-from embedspec.conformance.profiles import (
+from embedspec.conformance.checks.case import World
+from embedspec.conformance.session import expectations as expect
+from embedspec.conformance.session.profiles import (
     DEFAULT_PROFILE,
     PROFILES,
     Profile,
     get_profile,
     register_hypothesis_profiles,
 )
-from embedspec.conformance.results import (
+from embedspec.conformance.session.results import (
     UNEXPECTED_OUTCOMES,
     ResultsWriter,
     RunHeader,
@@ -48,9 +56,13 @@ from embedspec.conformance.results import (
     tolerance_policy,
     versions,
 )
+from embedspec.conformance.session.worlds import eligible_worlds, no_world_reason, run_worlds
+
+if TYPE_CHECKING:
+    from _pytest._code.code import Traceback
 
 #: The session fixtures live in their own module, registered with this plugin.
-pytest_plugins = ("embedspec.conformance.fixtures",)
+pytest_plugins = ("embedspec.conformance.session.fixtures",)
 
 #: The folder of the ``embedspec.conformance`` package: test ids are relative to it.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -88,6 +100,7 @@ class _ItemInfo:
     ref: TestRef
     problem: str | None = None
     unsupported: bool = False
+    worlds: tuple[World, ...] = ()
     expectation: expect.Expectation | None = None
     phases: list[tuple[str, pytest.TestReport, pytest.ExceptionInfo | None]] = field(
         default_factory=list)
@@ -107,6 +120,7 @@ class ConformanceRun:
     accept: bool
     writer: ResultsWriter | None
     header: RunHeader
+    worlds: tuple[World, ...] = ()
     started: float = field(default_factory=time.monotonic)
     collected: dict[str, TestRef] = field(default_factory=dict)
     results: dict[str, TestResult] = field(default_factory=dict)
@@ -175,8 +189,10 @@ def _start_run(config: pytest.Config) -> ConformanceRun:
     writer = ResultsWriter(results_path) if results_path else None
     if writer:
         writer.header(header)
+    worlds = run_worlds(backend, profile, device=device,
+                        external=config.getoption("embedspec_external"))
     return ConformanceRun(spec, backend, profile, device, seed, expectations, path, accept,
-                          writer, header)
+                          writer, header, worlds)
 
 
 def _expectations_path(backend: Backend, option: str | None, accept: bool) -> Path | None:
@@ -208,8 +224,9 @@ def conformance_test_id(item: pytest.Item) -> str:
     return rel + sep + rest
 
 
-def _describe_item(item: pytest.Item) -> tuple[TestRef, str | None]:
-    """The test's (family, feature, dtype) and the problem with its marker, if any."""
+def _describe_item(item: pytest.Item) -> tuple[TestRef, str | None, int]:
+    """The test's (family, feature, dtype), the problem with its marker, if any, and the
+    fewest model-parallel ranks it needs (the marker's ``min_ranks``, default 1)."""
     callspec = getattr(item, "callspec", None)
     dtype = callspec.params.get("dtype", "float32") if callspec else "float32"
     if isinstance(dtype, torch.dtype):
@@ -218,16 +235,20 @@ def _describe_item(item: pytest.Item) -> tuple[TestRef, str | None]:
     marker = item.get_closest_marker("spec")
     if marker is None:
         return TestRef(tid, None, None, str(dtype)), (
-            "a conformance test must carry @pytest.mark.spec(family, feature)")
+            "a conformance test must carry @pytest.mark.spec(family, feature)"), 1
     args = dict(zip(("family", "feature"), marker.args, strict=False)) | marker.kwargs
     family, feature = args.get("family"), args.get("feature")
     ref = TestRef(tid, family, feature, str(dtype))
+    min_ranks = args.get("min_ranks", 1)
     if family not in FEATURES:
-        return ref, f"@pytest.mark.spec: unknown family {family!r}; known: {', '.join(FEATURES)}"
+        return ref, (f"@pytest.mark.spec: unknown family {family!r}; known: "
+                     f"{', '.join(FEATURES)}"), min_ranks
     if feature not in FEATURES[family]:
         return ref, (f"@pytest.mark.spec: unknown feature {feature!r} of family {family!r}; "
-                     f"known: {', '.join(FEATURES[family])}")
-    return ref, None
+                     f"known: {', '.join(FEATURES[family])}"), min_ranks
+    if not isinstance(min_ranks, int) or min_ranks < 1:
+        return ref, f"@pytest.mark.spec: min_ranks must be an int >= 1, got {min_ranks!r}", 1
+    return ref, None, min_ranks
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -236,19 +257,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run = conformance_run(config)
     capabilities = run.backend.capabilities()
     for item in items:
-        ref, problem = _describe_item(item)
+        ref, problem, min_ranks = _describe_item(item)
         info = _ItemInfo(ref, problem)
         item.stash[_ITEM] = info
         run.collected[ref.id] = ref
         if problem is not None:
             run.invalid.add(ref.id)
-        if problem is None and not capabilities.supports(ref.family, ref.feature, ref.dtype,
-                                                         run.device):
+        elif not capabilities.supports(ref.family, ref.feature, ref.dtype, run.device):
             info.unsupported = True
             item.add_marker(pytest.mark.skip(
                 reason=f"{UNSUPPORTED_PREFIX}{ref.family} / {ref.feature} / {ref.dtype} / "
                        f"{run.device}"))
-        elif problem is None and run.expectations is not None:
+        elif _place_in_worlds(item, info, run, min_ranks) and run.expectations is not None:
             info.expectation = run.expectations.get(ref.id)
             if info.expectation is not None:
                 item.add_marker(pytest.mark.xfail(
@@ -258,6 +278,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             hypothesis.seed(run.seed)(function)
     if run.expectations is not None:
         run.stale = run.expectations.stale(run.collected)
+
+
+def _place_in_worlds(item: pytest.Item, info: _ItemInfo, run: ConformanceRun,
+                     min_ranks: int) -> bool:
+    """Give the test its worlds; False (and a skip with the reason) when none fits."""
+    ref = info.ref
+    info.worlds = eligible_worlds(run.worlds, ref.family, ref.feature, min_ranks=min_ranks)
+    if info.worlds:
+        return True
+    item.add_marker(pytest.mark.skip(reason=no_world_reason(ref.family, ref.feature,
+                                                            min_ranks)))
+    return False
+
+
+def item_worlds(item: pytest.Item) -> tuple[World, ...]:
+    """The worlds the plugin gave a collected test."""
+    info = item.stash.get(_ITEM, None)
+    if info is None or not info.worlds:
+        raise RuntimeError(f"{item.nodeid}: the embedspec plugin gave this test no world")
+    return info.worlds
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -331,10 +371,21 @@ def _result(info: _ItemInfo, device: str) -> TestResult:
 
 
 def _failure_text(excinfo: pytest.ExceptionInfo | None, rep: pytest.TestReport) -> str:
-    """A short traceback with the exception's notes, whatever ``--tb`` the terminal uses."""
+    """A short traceback with the exception's notes, whatever ``--tb`` the terminal uses,
+    without the frames of pytest and pluggy (nor hidden ones)."""
     if excinfo is None or isinstance(excinfo.value, pytest.fail.Exception):
         return rep.longreprtext
-    return str(excinfo.getrepr(style="short", chain=True))
+    return str(excinfo.getrepr(style="short", chain=True, tbfilter=_own_frames))
+
+
+#: Folders whose frames a failure's traceback leaves out.
+_FRAMEWORK_DIRS = tuple(str(Path(m.__file__).resolve().parent) for m in (pytest, pluggy))
+_FRAMEWORK_DIRS += (str(Path(_pytest.__file__).resolve().parent),)
+
+
+def _own_frames(excinfo: pytest.ExceptionInfo) -> Traceback:
+    return excinfo.traceback.filter(excinfo).filter(
+        lambda entry: not str(entry.path).startswith(_FRAMEWORK_DIRS))
 
 
 def _first_line(exc: BaseException | None, rep: pytest.TestReport) -> str:

@@ -12,17 +12,11 @@ the sum of its output gradients.
 from __future__ import annotations
 
 import pytest
-from embedspec.conformance import harness
 from embedspec.conformance import strategies as xs
-from embedspec.reference.validation import normalize_padding_idx
+from embedspec.conformance.checks import Case, check, check_initialisation, check_packed_agreement
+from embedspec.reference.configs import BinaryConfig
 from hypothesis import given
 from hypothesis import strategies as st
-
-target = harness.target_fixture()
-
-
-def _padding_row(config) -> int:
-    return normalize_padding_idx(config.padding_idx, config.num_embeddings)
 
 
 @pytest.mark.spec("binary", "packed")
@@ -31,10 +25,8 @@ def _padding_row(config) -> int:
 def test_packed_layout(target, dtype, data):
     """``packed()`` equals the reference's ``pack()``: qweight bitwise, scale within the
     bound; the unused high bits of the last byte are zero."""
-    config = data.draw(xs.binary_configs(dtype, centre=None), label="config")
-    state = data.draw(xs.states(config), label="state")
-    harness.check_against_reference(target, target.case(config, state, action="packed"),
-                                    properties=("unused_bits_are_zero",))
+    check(target, data.draw(xs.binary_cases(dtype, centre=None, action="packed"),
+                            label="case"))
 
 
 @pytest.mark.spec("binary", "packed")
@@ -43,10 +35,8 @@ def test_packed_layout(target, dtype, data):
 def test_latent_forward_agrees_with_packed_table(target, dtype, data):
     """The latent forward equals, bitwise, ``forward_packed`` and the dequantised rows of
     the layer's own packed table."""
-    config = data.draw(xs.binary_configs(dtype, centre=None), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_packed_agreement(target, target.case(config, state, indices))
+    check_packed_agreement(target, data.draw(xs.binary_cases(dtype, centre=None),
+                                             label="case"))
 
 
 @pytest.mark.spec("binary", "forward")
@@ -54,11 +44,7 @@ def test_latent_forward_agrees_with_packed_table(target, dtype, data):
 @given(data=st.data())
 def test_forward(target, dtype, data):
     """``±scale`` per bit, any index tensor, with and without centring."""
-    config = data.draw(xs.binary_configs(dtype, centre=None), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices),
-                                    properties=("state_unchanged",))
+    check(target, data.draw(xs.binary_cases(dtype, centre=None), label="case"))
 
 
 @pytest.mark.spec("binary", "backward")
@@ -66,11 +52,7 @@ def test_forward(target, dtype, data):
 @given(data=st.data())
 def test_straight_through_gradient(target, dtype, data):
     """``grad_weight[r] = scale[r] * sum of the output gradients at id r``."""
-    config = data.draw(xs.binary_configs(dtype, centre=None), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    grad_output = data.draw(xs.grad_outputs_for(config, indices), label="grad_output")
-    harness.check_against_reference(target, target.case(config, state, indices, grad_output))
+    check(target, data.draw(xs.binary_cases(dtype, centre=None, backward=True), label="case"))
 
 
 @pytest.mark.spec("binary", "padding_idx")
@@ -79,21 +61,26 @@ def test_straight_through_gradient(target, dtype, data):
 def test_padding_row_outputs_zeros(target, dtype, data):
     """Whatever the padding row stores and whatever D (multiples of 8 or not), padding
     positions output exact zeros and the padding row gets no gradient."""
-    config = data.draw(xs.binary_configs(dtype, padding=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, include=[_padding_row(config)]),
-                        label="indices")
-    grad_output = data.draw(xs.grad_outputs_for(config, indices), label="grad_output")
-    harness.check_against_reference(target, target.case(config, state, indices, grad_output),
-                                    properties=("padding_output_is_zero",
-                                                "padding_gradient_is_zero"))
+    check(target, data.draw(xs.binary_cases(dtype, padding=True, include_padding=True,
+                                            backward=True), label="case"))
 
 
 @pytest.mark.spec("binary", "padding_idx")
 @given(data=st.data())
 def test_padding_row_packs_to_zero_scale(target, data):
     """The padding row packs as a zero row: real bits 1, scale 0."""
-    config = data.draw(xs.binary_configs(padding=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    harness.check_against_reference(target, target.case(config, state, action="packed"),
-                                    properties=("unused_bits_are_zero",))
+    check(target, data.draw(xs.binary_cases(padding=True, action="packed"), label="case"))
+
+
+@pytest.mark.spec("binary", "init")
+@pytest.mark.parametrize(("num_embeddings", "embedding_dim", "padding_idx"), [
+    pytest.param(512, 16, 3, id="512x16-pad3"),
+    pytest.param(40, 203, None, id="40x203"),
+])
+@pytest.mark.parametrize("dtype", xs.DTYPE_NAMES)
+def test_init(target, seed, dtype, num_embeddings, embedding_dim, padding_idx):
+    """S5: the latent table is drawn from N(0, 1), its padding row exactly zero (so it
+    packs to scale 0)."""
+    config = BinaryConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
+                          dtype=xs.torch_dtype(dtype))
+    check_initialisation(target, Case(config=config, action="build"), seed=seed)

@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
-from embedspec.conformance import harness
 from embedspec.conformance import strategies as xs
+from embedspec.conformance.checks import check, check_repeatable
 from hypothesis import given
 from hypothesis import strategies as st
-
-target = harness.target_fixture()
 
 
 def families(feature: str | Mapping[str, str]) -> list:
@@ -36,8 +34,7 @@ BACKWARD_DETERMINISM = {"embedding": "determinism", "stable": "backward", "binar
 ATOMICITY_OPTIONS = {"embedding": {"max_norm": 0.0, "padding": None},
                      "stable": {"max_norm": 0.0}, "binary": {"padding": None}}
 #: Each kind of bad index tensor and the error it must raise.
-BAD_INDICES = {"out_of_range": (xs.out_of_range_index_tensors, IndexError),
-               "bad_dtype": (xs.bad_dtype_index_tensors, TypeError)}
+BAD_INDICES = {"out_of_range": IndexError, "bad_dtype": TypeError, "not_a_tensor": TypeError}
 
 
 @pytest.mark.parametrize("family", families("forward"))
@@ -46,42 +43,30 @@ BAD_INDICES = {"out_of_range": (xs.out_of_range_index_tensors, IndexError),
 def test_output_shape_dtype_device(target, family, dtype, data):
     """S0.1: shape ``indices.shape + (D,)``, the family's dtype, the weight's device,
     for every index layout."""
-    config = data.draw(xs.configs(family, dtype), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    check(target, data.draw(xs.family_cases(family, dtype), label="case"))
 
 
 @pytest.mark.parametrize("family", families("forward"))
 @given(data=st.data())
 def test_output_is_a_fresh_tensor(target, family, data):
     """S0.1: writing into the output never changes the layer's state."""
-    config = data.draw(xs.configs(family), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices,
-                                                         write_output=True),
-                                    properties=("state_unchanged",))
+    check(target, data.draw(xs.family_cases(family, write_output=True), label="case"))
 
 
 @pytest.mark.parametrize("family", families("errors"))
 @given(data=st.data())
 def test_bad_index_dtype_raises_type_error(target, family, data):
     """S0.2: bool, uint8, int16 and float32 indices raise TypeError."""
-    config = data.draw(xs.configs(family), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.bad_dtype_index_tensors(config.num_embeddings), label="indices")
-    harness.check_error(target, target.case(config, state, indices), TypeError)
+    check(target, data.draw(xs.family_cases(family, invalid_indices="bad_dtype"), label="case"),
+          error=TypeError)
 
 
 @pytest.mark.parametrize("family", families("errors"))
 @given(data=st.data())
 def test_out_of_range_id_raises_index_error(target, family, data):
     """S0.3: an id that is negative, equal to V or larger raises IndexError."""
-    config = data.draw(xs.configs(family), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.out_of_range_index_tensors(config.num_embeddings), label="indices")
-    harness.check_error(target, target.case(config, state, indices), IndexError)
+    check(target, data.draw(xs.family_cases(family, invalid_indices="out_of_range"),
+                            label="case"), error=IndexError)
 
 
 @pytest.mark.parametrize("family", families("errors"))
@@ -90,30 +75,40 @@ def test_out_of_range_id_raises_index_error(target, family, data):
 def test_errors_leave_state_unchanged(target, family, kind, data):
     """S0.4: with a max_norm of 0 (which would zero any referenced row), a bad index
     tensor holding valid ids too raises and leaves every parameter bitwise unchanged."""
-    bad_indices, error = BAD_INDICES[kind]
-    config = data.draw(xs.configs(family, **ATOMICITY_OPTIONS[family]), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(bad_indices(config.num_embeddings), label="indices")
-    harness.check_error(target, target.case(config, state, indices), error)
+    case = data.draw(xs.family_cases(family, invalid_indices=kind, **ATOMICITY_OPTIONS[family]),
+                     label="case")
+    check(target, case, error=BAD_INDICES[kind])
+
+
+def config_rules() -> list:
+    """One parameter per (family, validation rule), tagged with the family's errors row."""
+    return [pytest.param(family, rule.name, marks=pytest.mark.spec(family, "errors"),
+                         id=f"{family}-{rule.name}")
+            for family in xs.SINGLE_PROCESS_FAMILIES for rule in xs.rules_of(family)]
+
+
+@pytest.mark.parametrize(("family", "rule"), config_rules())
+@given(data=st.data())
+def test_bad_config_raises_value_error(target, family, rule, data):
+    """S0.5 (and S1.1, S1.2, S1.4, S1.7, S5): a configuration breaking one validation
+    rule raises ValueError naming the argument, at construction; one test per rule."""
+    invalid = data.draw(xs.invalid_config_cases(family, rule), label="case")
+    check(target, invalid.case, error=ValueError, mentions=invalid.argument)
 
 
 @pytest.mark.parametrize("family", families("errors"))
 @given(data=st.data())
-def test_bad_config_raises_value_error(target, family, data):
-    """S0.5: one bad argument raises ValueError naming it, at construction."""
-    invalid = data.draw(xs.invalid_configs(family), label="invalid_config")
-    harness.check_error(target, target.case(invalid.config, action="build"), ValueError,
-                        mentions=invalid.argument)
+def test_non_tensor_input_raises_type_error(target, family, data):
+    """S0.2: indices that are not a tensor (a Python list of valid ids) raise TypeError."""
+    check(target, data.draw(xs.family_cases(family, invalid_indices="not_a_tensor"),
+                            label="case"), error=TypeError)
 
 
 @pytest.mark.parametrize("family", families(FORWARD_DETERMINISM))
 @given(data=st.data())
 def test_forward_is_deterministic(target, family, data):
     """S0.6: repeated forwards give bitwise identical outputs."""
-    config = data.draw(xs.configs(family), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_repeatable(target, target.case(config, state, indices, repeat=3))
+    check_repeatable(target, data.draw(xs.family_cases(family, repeat=3), label="case"))
 
 
 @pytest.mark.parametrize("family", families(BACKWARD_DETERMINISM))
@@ -121,10 +116,6 @@ def test_forward_is_deterministic(target, family, data):
 def test_backward_is_repeatable(target, family, data):
     """S0.6: repeated backward passes agree bitwise for a backend declaring
     ``deterministic_backward``, otherwise within the accumulation bound."""
-    config = data.draw(xs.configs(family), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings,
-                                         distributions=("zipf", "duplicates")),
-                        label="indices")
-    grad_output = data.draw(xs.grad_outputs_for(config, indices), label="grad_output")
-    harness.check_repeatable(target, target.case(config, state, indices, grad_output))
+    hot = {"distributions": ("zipf", "duplicates")}
+    check_repeatable(target, data.draw(xs.family_cases(family, indices=hot, backward=True),
+                                       label="case"))

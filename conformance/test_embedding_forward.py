@@ -9,12 +9,10 @@ table is left exactly as it was.
 from __future__ import annotations
 
 import pytest
-from embedspec.conformance import harness
 from embedspec.conformance import strategies as xs
+from embedspec.conformance.checks import check
 from hypothesis import given
 from hypothesis import strategies as st
-
-target = harness.target_fixture()
 
 
 @pytest.mark.spec("embedding", "forward")
@@ -22,11 +20,7 @@ target = harness.target_fixture()
 @given(data=st.data())
 def test_lookup_returns_stored_rows(target, dtype, data):
     """Every finite value of the dtype comes back bitwise; the table is unchanged."""
-    config = data.draw(xs.embedding_configs(dtype), label="config")
-    state = data.draw(xs.states(config, values="any"), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices),
-                                    properties=("state_unchanged",))
+    check(target, data.draw(xs.embedding_cases(dtype, values="any"), label="case"))
 
 
 @pytest.mark.spec("embedding", "forward")
@@ -34,11 +28,7 @@ def test_lookup_returns_stored_rows(target, dtype, data):
 @given(data=st.data())
 def test_every_index_layout(target, layout, data):
     """0-d, empty, contiguous, transposed and strided index tensors, int32 and int64."""
-    config = data.draw(xs.embedding_configs(), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, layouts=(layout,)),
-                        label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    check(target, data.draw(xs.embedding_cases(indices={"layouts": (layout,)}), label="case"))
 
 
 @pytest.mark.spec("embedding", "forward")
@@ -46,11 +36,8 @@ def test_every_index_layout(target, layout, data):
 @given(data=st.data())
 def test_every_id_distribution(target, distribution, data):
     """Uniform, Zipf-skewed, all-duplicate and end-of-range ids."""
-    config = data.draw(xs.embedding_configs(), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, distributions=(distribution,)),
-                        label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    check(target, data.draw(xs.embedding_cases(indices={"distributions": (distribution,)}),
+                            label="case"))
 
 
 @pytest.mark.spec("embedding", "forward")
@@ -60,10 +47,6 @@ def test_every_id_distribution(target, distribution, data):
 def test_degenerate_sizes(target, num_embeddings, embedding_dim, data):
     """V = 0 and D = 0 are legal (F1.6): a V = 0 table takes only empty indices, a D = 0
     table returns ``indices.shape + (0,)``."""
-    config = data.draw(xs.embedding_configs(num_embeddings=st.just(num_embeddings),
-                                            embedding_dim=st.just(embedding_dim)),
-                       label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices),
-                                    properties=("state_unchanged",))
+    check(target, data.draw(xs.embedding_cases(num_embeddings=st.just(num_embeddings),
+                                               embedding_dim=st.just(embedding_dim)),
+                            label="case"))

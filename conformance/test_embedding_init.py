@@ -10,12 +10,11 @@ of a named scheme and is followed by the same zeroing.
 from __future__ import annotations
 
 import pytest
-from embedspec.conformance import harness
+import torch
 from embedspec.conformance import strategies as xs
+from embedspec.conformance.checks import Case, check_initialisation, fill_with_constant
+from embedspec.reference import INIT_SCHEMES
 from embedspec.reference.configs import EmbeddingConfig
-from embedspec.reference.init import INIT_SCHEMES
-
-target = harness.target_fixture()
 
 #: Table shapes (V, D, padding_idx) of several thousand elements each.
 INIT_SHAPES = [
@@ -35,7 +34,7 @@ def test_named_scheme_follows_its_law(target, seed, dtype, num_embeddings, embed
     N(0, 1/D); the padding row exactly zero."""
     config = EmbeddingConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
                              init=scheme, dtype=xs.torch_dtype(dtype))
-    harness.check_initialisation(target, target.case(config, action="build"), seed=seed)
+    check_initialisation(target, Case(config=config, action="build"), seed=seed)
 
 
 @pytest.mark.spec("embedding", "init")
@@ -44,5 +43,19 @@ def test_user_callable_then_padding_row_zeroed(target, seed, num_embeddings, emb
                                                padding_idx):
     """A callable fills the table; the padding row is zeroed after it."""
     config = EmbeddingConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
-                             init=harness.fill_with_constant)
-    harness.check_initialisation(target, target.case(config, action="build"), seed=seed)
+                             init=fill_with_constant)
+    check_initialisation(target, Case(config=config, action="build"), seed=seed)
+
+
+@pytest.mark.spec("embedding", "init")
+@pytest.mark.parametrize("scheme", sorted(INIT_SCHEMES))
+@pytest.mark.parametrize(("num_embeddings", "embedding_dim", "padding_idx"), INIT_SHAPES[:2])
+def test_reset_parameters_reinitialises(target, seed, num_embeddings, embedding_dim,
+                                        padding_idx, scheme):
+    """``reset_parameters()`` draws the table again by the layer's scheme and zeroes the
+    padding row, whatever the table held."""
+    config = EmbeddingConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
+                             init=scheme)
+    state = {"weight": torch.full((num_embeddings, embedding_dim), 7.0)}
+    check_initialisation(target, Case(config=config, states=[state], action="reset_parameters"),
+                         seed=seed)

@@ -11,24 +11,26 @@ compared within the S0.7 bound, and a row whose norm is within rounding of
 
 from __future__ import annotations
 
-import math
-
 import pytest
-import torch
-from embedspec.conformance import harness
 from embedspec.conformance import strategies as xs
-from embedspec.reference.validation import normalize_padding_idx
+from embedspec.conformance.checks import Case, check
 from hypothesis import given
 from hypothesis import strategies as st
 
-target = harness.target_fixture()
 
-#: Rows whose norm is exact in every dtype, with that norm, per norm_type.
-EXACT_NORM_ROWS = {
-    1.0: ((1.0, -2.0), 3.0),
-    2.0: ((3.0, -4.0), 5.0),
-    math.inf: ((-5.0, 2.0), 5.0),
-}
+@st.composite
+def exact_norm_cases(draw: st.DrawFn, dtype: str, norm_type: float) -> Case:
+    """A case with ``max_norm`` equal, exactly, to the norm of one referenced row."""
+    config = draw(xs.embedding_configs(dtype, embedding_dim=st.integers(2, 9)),
+                  label="config")
+    exact, norm = draw(xs.exact_norm_rows(config.embedding_dim, config.dtype, norm_type),
+                       label="exact_row")
+    config = config.replace(max_norm=norm, norm_type=norm_type)
+    state = draw(xs.states(config), label="state")
+    row = draw(st.integers(0, config.num_embeddings - 1), label="row")
+    state["weight"][row] = exact
+    indices = draw(xs.index_tensors(config.num_embeddings, include=[row]), label="indices")
+    return Case(config=config, states=[state], inputs=[indices])
 
 
 @pytest.mark.spec("embedding", "max_norm")
@@ -37,10 +39,7 @@ EXACT_NORM_ROWS = {
 def test_renorm_referenced_rows(target, dtype, data):
     """Referenced rows above max_norm are renormalised, every other row is bitwise
     untouched, and the output is the stored (renormalised) rows."""
-    config = data.draw(xs.embedding_configs(dtype, max_norm=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    check(target, data.draw(xs.embedding_cases(dtype, max_norm=True), label="case"))
 
 
 @pytest.mark.spec("embedding", "max_norm")
@@ -48,44 +47,24 @@ def test_renorm_referenced_rows(target, dtype, data):
 @given(data=st.data())
 def test_repeated_ids_renorm_once(target, distribution, data):
     """A row referenced many times is renormalised once."""
-    config = data.draw(xs.embedding_configs(max_norm=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, distributions=(distribution,),
-                                         layouts=("contiguous", "transposed")),
-                        label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    indices = {"distributions": (distribution,), "layouts": ("contiguous", "transposed")}
+    check(target, data.draw(xs.embedding_cases(max_norm=True, indices=indices), label="case"))
 
 
 @pytest.mark.spec("embedding", "max_norm")
-@pytest.mark.parametrize("norm_type", list(EXACT_NORM_ROWS), ids=["p1", "p2", "pinf"])
+@pytest.mark.parametrize("norm_type", list(xs.EXACT_NORM_ROWS), ids=["p1", "p2", "pinf"])
 @pytest.mark.parametrize("dtype", xs.DTYPE_NAMES)
 @given(data=st.data())
 def test_norm_equal_to_max_norm_is_not_renormalised(target, dtype, norm_type, data):
     """The comparison is strict: a row whose norm equals max_norm exactly stays bitwise."""
-    values, norm = EXACT_NORM_ROWS[norm_type]
-    scale = 2.0 ** data.draw(st.integers(-2, 2), label="power_of_two")
-    config = data.draw(xs.embedding_configs(dtype, embedding_dim=st.integers(2, 9)),
-                       label="config")
-    config = config.replace(max_norm=norm * scale, norm_type=norm_type)
-    state = data.draw(xs.states(config), label="state")
-    row = data.draw(st.integers(0, config.num_embeddings - 1), label="row")
-    columns = data.draw(st.permutations(range(config.embedding_dim)), label="columns")
-    exact = torch.zeros(config.embedding_dim, dtype=config.dtype)
-    exact[list(columns[:2])] = torch.tensor(values, dtype=config.dtype) * scale
-    state["weight"][row] = exact
-    indices = data.draw(xs.index_tensors(config.num_embeddings, include=[row]),
-                        label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    check(target, data.draw(exact_norm_cases(dtype, norm_type), label="case"))
 
 
 @pytest.mark.spec("embedding", "max_norm")
 @given(data=st.data())
 def test_max_norm_zero_zeroes_referenced_rows(target, data):
     """``max_norm = 0`` turns every referenced non-zero row into zeros."""
-    config = data.draw(xs.embedding_configs(max_norm=0.0), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    check(target, data.draw(xs.embedding_cases(max_norm=0.0), label="case"))
 
 
 @pytest.mark.spec("embedding", "max_norm")
@@ -94,36 +73,26 @@ def test_max_norm_zero_zeroes_referenced_rows(target, data):
 def test_norms_use_absolute_values(target, norm_type, data):
     """Rows of negative values are measured by ``(sum |w|^p)^(1/p)``, for odd and
     fractional ``p`` too."""
-    config = data.draw(xs.embedding_configs(max_norm=True), label="config")
-    config = config.replace(norm_type=norm_type)
-    state = data.draw(xs.states(config), label="state")
-    state["weight"] = -state["weight"].abs()
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    case = data.draw(xs.embedding_cases(max_norm=True), label="case")
+    case.config = case.config.replace(norm_type=norm_type)
+    case.states[0]["weight"] = -case.states[0]["weight"].abs()
+    check(target, case)
 
 
 @pytest.mark.spec("embedding", "max_norm")
 @given(data=st.data())
 def test_padding_row_is_renormalised_when_referenced(target, data):
     """The padding row is renormalised like any other referenced row."""
-    config = data.draw(xs.embedding_configs(max_norm=True, padding=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    padding = normalize_padding_idx(config.padding_idx, config.num_embeddings)
-    indices = data.draw(xs.index_tensors(config.num_embeddings, include=[padding]),
-                        label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    check(target, data.draw(xs.embedding_cases(max_norm=True, padding=True,
+                                               include_padding=True), label="case"))
 
 
 @pytest.mark.spec("embedding", "max_norm")
 @given(data=st.data())
 def test_empty_input_changes_nothing(target, data):
     """An empty index tensor renormalises nothing."""
-    config = data.draw(xs.embedding_configs(max_norm=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, layouts=("empty",)),
-                        label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices),
-                                    properties=("state_unchanged",))
+    check(target, data.draw(xs.embedding_cases(max_norm=True, indices={"layouts": ("empty",)}),
+                            label="case"))
 
 
 @pytest.mark.spec("embedding", "max_norm")
@@ -131,8 +100,5 @@ def test_empty_input_changes_nothing(target, data):
 @given(data=st.data())
 def test_renorm_is_invisible_to_autograd(target, dtype, data):
     """The weight gradient is the plain lookup's, as if no renorm had happened."""
-    config = data.draw(xs.embedding_configs(dtype, max_norm=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    grad_output = data.draw(xs.grad_outputs_for(config, indices), label="grad_output")
-    harness.check_against_reference(target, target.case(config, state, indices, grad_output))
+    check(target, data.draw(xs.embedding_cases(dtype, max_norm=True, backward=True),
+                            label="case"))

@@ -8,17 +8,10 @@ row's gradient is exactly zero, dense and sparse alike.
 from __future__ import annotations
 
 import pytest
-from embedspec.conformance import harness
 from embedspec.conformance import strategies as xs
-from embedspec.reference.validation import normalize_padding_idx
+from embedspec.conformance.checks import check
 from hypothesis import given
 from hypothesis import strategies as st
-
-target = harness.target_fixture()
-
-
-def _padding_row(config) -> int:
-    return normalize_padding_idx(config.padding_idx, config.num_embeddings)
 
 
 @pytest.mark.spec("embedding", "padding_idx")
@@ -26,13 +19,8 @@ def _padding_row(config) -> int:
 @given(data=st.data())
 def test_padding_row_is_returned_as_stored(target, dtype, data):
     """A non-zero padding row comes back bitwise at every padding position."""
-    config = data.draw(xs.embedding_configs(dtype, padding=True), label="config")
-    state = data.draw(xs.states(config, values="any"), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, include=[_padding_row(config)]),
-                        label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices),
-                                    properties=("padding_output_is_stored_row",
-                                                "state_unchanged"))
+    check(target, data.draw(xs.embedding_cases(dtype, padding=True, values="any",
+                                               include_padding=True), label="case"))
 
 
 @pytest.mark.spec("embedding", "padding_idx")
@@ -41,26 +29,30 @@ def test_padding_row_is_returned_as_stored(target, dtype, data):
 def test_padding_row_gets_zero_gradient(target, dtype, data):
     """The padding row's dense gradient is exactly zero; the other rows are the
     reference's."""
-    config = data.draw(xs.embedding_configs(dtype, padding=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, include=[_padding_row(config)]),
-                        label="indices")
-    grad_output = data.draw(xs.grad_outputs_for(config, indices), label="grad_output")
-    harness.check_against_reference(target, target.case(config, state, indices, grad_output),
-                                    properties=("padding_gradient_is_zero",))
+    check(target, data.draw(xs.embedding_cases(dtype, padding=True, include_padding=True,
+                                               backward=True), label="case"))
 
 
 @pytest.mark.spec("embedding", "padding_idx")
 @given(data=st.data())
 def test_negative_padding_idx_counts_from_the_end(target, data):
     """``padding_idx = p - V`` designates row ``p``."""
-    config = data.draw(xs.embedding_configs(padding=True), label="config")
-    row = _padding_row(config)
-    config = config.replace(padding_idx=row - config.num_embeddings)
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, include=[row]),
-                        label="indices")
-    grad_output = data.draw(xs.grad_outputs_for(config, indices), label="grad_output")
-    harness.check_against_reference(target, target.case(config, state, indices, grad_output),
-                                    properties=("padding_gradient_is_zero",
-                                                "padding_output_is_stored_row"))
+    case = data.draw(xs.embedding_cases(padding=True, include_padding=True, backward=True),
+                     label="case")
+    config = case.config
+    row = config.padding_idx % config.num_embeddings
+    case.config = config.replace(padding_idx=row - config.num_embeddings)
+    check(target, case)
+
+
+@pytest.mark.spec("embedding", "padding_idx")
+@pytest.mark.parametrize("dtype", xs.DTYPE_NAMES)
+@given(data=st.data())
+def test_a_negative_zero_padding_row_is_returned_as_stored(target, dtype, data):
+    """S0.7 rule 1: a stored ``-0.0`` is a value like any other, sign bit included; a
+    layer that outputs ``+0.0`` for its padding row does not return the stored row."""
+    case = data.draw(xs.embedding_cases(dtype, padding=True, include_padding=True),
+                     label="case")
+    row = case.config.padding_idx % case.config.num_embeddings
+    case.states[0]["weight"][row] = -0.0
+    check(target, case)

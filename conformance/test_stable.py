@@ -12,14 +12,12 @@ but not into the padding row.
 from __future__ import annotations
 
 import pytest
-from embedspec.conformance import harness
+import torch
 from embedspec.conformance import strategies as xs
+from embedspec.conformance.checks import Case, check, check_initialisation
 from embedspec.reference.configs import StableEmbeddingConfig
-from embedspec.reference.validation import normalize_padding_idx
 from hypothesis import given
 from hypothesis import strategies as st
-
-target = harness.target_fixture()
 
 
 @pytest.mark.spec("stable", "forward")
@@ -27,11 +25,7 @@ target = harness.target_fixture()
 @given(data=st.data())
 def test_forward_is_layer_norm_of_rows(target, dtype, data):
     """Any table, any norm parameters, any index tensor."""
-    config = data.draw(xs.stable_configs(dtype), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices),
-                                    properties=("state_unchanged",))
+    check(target, data.draw(xs.stable_cases(dtype), label="case"))
 
 
 @pytest.mark.spec("stable", "padding_idx")
@@ -40,16 +34,12 @@ def test_forward_is_layer_norm_of_rows(target, dtype, data):
 def test_padding_positions(target, dtype, data):
     """A zero padding row outputs the norm's bias; the padding row gets no gradient
     while the norm's parameters get the padding positions' gradient."""
-    config = data.draw(xs.stable_configs(dtype, padding=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    padding = normalize_padding_idx(config.padding_idx, config.num_embeddings)
-    state["weight"][padding] *= data.draw(st.sampled_from([0.0, 1.0]),
-                                          label="padding_row_factor")
-    indices = data.draw(xs.index_tensors(config.num_embeddings, include=[padding]),
-                        label="indices")
-    grad_output = data.draw(xs.grad_outputs_for(config, indices), label="grad_output")
-    harness.check_against_reference(target, target.case(config, state, indices, grad_output),
-                                    properties=("padding_gradient_is_zero",))
+    case = data.draw(xs.stable_cases(dtype, padding=True, include_padding=True, backward=True),
+                     label="case")
+    padding = case.config.padding_idx % case.config.num_embeddings
+    case.states[0]["weight"][padding] *= data.draw(st.sampled_from([0.0, 1.0]),
+                                                   label="padding_row_factor")
+    check(target, case)
 
 
 @pytest.mark.spec("stable", "max_norm")
@@ -57,10 +47,7 @@ def test_padding_positions(target, dtype, data):
 @given(data=st.data())
 def test_max_norm_renorms_before_the_norm(target, dtype, data):
     """Referenced rows are renormalised in place (S1.2), then normalised."""
-    config = data.draw(xs.stable_configs(dtype, max_norm=True), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    harness.check_against_reference(target, target.case(config, state, indices))
+    check(target, data.draw(xs.stable_cases(dtype, max_norm=True), label="case"))
 
 
 @pytest.mark.spec("stable", "backward")
@@ -68,11 +55,7 @@ def test_max_norm_renorms_before_the_norm(target, dtype, data):
 @given(data=st.data())
 def test_backward(target, dtype, data):
     """Gradients of the table, the norm weight and the norm bias."""
-    config = data.draw(xs.stable_configs(dtype), label="config")
-    state = data.draw(xs.states(config), label="state")
-    indices = data.draw(xs.index_tensors(config.num_embeddings), label="indices")
-    grad_output = data.draw(xs.grad_outputs_for(config, indices), label="grad_output")
-    harness.check_against_reference(target, target.case(config, state, indices, grad_output))
+    check(target, data.draw(xs.stable_cases(dtype, backward=True), label="case"))
 
 
 @pytest.mark.spec("stable", "init")
@@ -86,4 +69,49 @@ def test_init(target, seed, dtype, num_embeddings, embedding_dim, padding_idx):
     reference's dtypes (``dtype`` is honoured, F2.3)."""
     config = StableEmbeddingConfig(num_embeddings, embedding_dim, padding_idx=padding_idx,
                                    dtype=xs.torch_dtype(dtype))
-    harness.check_initialisation(target, target.case(config, action="build"), seed=seed)
+    check_initialisation(target, Case(config=config, action="build"), seed=seed)
+
+
+@pytest.mark.spec("stable", "init")
+def test_reset_parameters_reinitialises_the_table_only(target, seed):
+    """``reset_parameters()`` draws the table again (Xavier-uniform, padding row zero) and,
+    as bitsandbytes, leaves the norm's parameters as they are."""
+    config = StableEmbeddingConfig(512, 16, padding_idx=3)
+    state = {"weight": torch.full((512, 16), 7.0), "norm.weight": torch.full((16,), 2.0),
+             "norm.bias": torch.full((16,), -1.0)}
+    check_initialisation(target, Case(config=config, states=[state], action="reset_parameters"),
+                         seed=seed)
+
+
+@pytest.mark.spec("stable", "forward")
+@pytest.mark.parametrize(("num_embeddings", "embedding_dim"), [(0, 3), (4, 0), (0, 0)],
+                         ids=["V0", "D0", "V0-D0"])
+@given(data=st.data())
+def test_degenerate_sizes(target, num_embeddings, embedding_dim, data):
+    """V = 0 and D = 0 are legal (F1.6, S2): an empty table takes only empty indices, a
+    D = 0 layer returns ``indices.shape + (0,)``."""
+    check(target, data.draw(xs.stable_cases(num_embeddings=st.just(num_embeddings),
+                                            embedding_dim=st.just(embedding_dim)),
+                            label="case"))
+
+
+@pytest.mark.spec("stable", "backward")
+@pytest.mark.parametrize("flag", ["sparse", "scale_grad_by_freq"])
+@given(data=st.data())
+def test_lookup_options_pass_through(target, flag, data):
+    """S2: ``sparse`` and ``scale_grad_by_freq`` reach the lookup: a sparse table gradient,
+    or contributions divided by their id's count."""
+    case = data.draw(xs.stable_cases(backward=True), label="case")
+    case.config = case.config.replace(**{flag: True})
+    check(target, case)
+
+
+@pytest.mark.spec("stable", "forward")
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@given(data=st.data())
+def test_a_changed_default_dtype_changes_nothing(target, dtype, data):
+    """S2 (vs bitsandbytes, D-stable-norm-dtype): the norm's dtype follows the table's,
+    not the global default dtype, at construction and in the forward."""
+    case = data.draw(xs.stable_cases(dtype, backward=True), label="case")
+    case.default_dtype = torch.float64
+    check(target, case)

@@ -3,81 +3,70 @@
 Single-process backends are checked in a world of one rank; multi-process backends on
 every model-parallel world of the profile (1 to 4 ranks). Every rank is loaded with its
 shard of one full table and must return the rows of the ids, whichever rank owns them;
-expectations and the grid-free rules are in :mod:`embedspec.conformance.worlds`.
+expectations and the grid-free rules are in :mod:`embedspec.conformance.checks.expected`.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from embedspec.conformance import harness
-from embedspec.conformance.case import Case, World
+from embedspec.conformance import strategies as xs
+from embedspec.conformance.checks import Case, World, check, check_initialisation
+from embedspec.conformance.checks.states import process_states
 from embedspec.conformance.strategies import DTYPE_NAMES, tables
 from embedspec.conformance.strategies.parallel import (
     invalid_vocab_parallel_configs,
+    vocab_parallel_cases,
     vocab_parallel_configs,
-    vocab_parallel_scenarios,
     world_draws,
-    worlds_for,
 )
-from embedspec.conformance.world_states import forward_case, process_states
-from embedspec.conformance.worlds import check_world
 from embedspec.reference.configs import VocabParallelConfig
 from hypothesis import given
 from hypothesis import strategies as st
 
 FAMILY = "vocab_parallel"
 
-target = harness.target_fixture()
-
-
-def _worlds(worlds: tuple[World, ...], runner, feature: str) -> tuple[World, ...]:
-    fitting = worlds_for(worlds, runner, FAMILY, feature)
-    if not fitting:
-        pytest.skip(f"no world of this run fits {FAMILY} / {feature}")
-    return fitting
 
 
 @pytest.mark.spec(FAMILY, "forward")
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @given(data=st.data())
-def test_every_rank_returns_the_rows_of_base_ids(data, dtype, target, runner, worlds):
+def test_every_rank_returns_the_rows_of_base_ids(data, dtype, target, worlds):
     """S3.4, S3.6: each rank looks up the ids it owns, zeroes the others and the
     all-reduce gives every rank the rows of all ids, bitwise; the weight is unchanged."""
-    scenario = data.draw(vocab_parallel_scenarios(_worlds(worlds, runner, "forward"), dtype,
-                                                  ids="base"), label="scenario")
-    check_world(target, forward_case(scenario, target.device))
+    case = data.draw(vocab_parallel_cases(worlds, dtype,
+                                                  ids="base"), label="case")
+    check(target, case)
 
 
 @pytest.mark.spec(FAMILY, "added_vocab")
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @given(data=st.data())
-def test_added_ids_embed_identically_at_every_world_size(data, dtype, target, runner, worlds):
+def test_added_ids_embed_identically_at_every_world_size(data, dtype, target, worlds):
     """S3 (vs F3.5): added (LoRA) ids map to the added rows at every world size, 1
     included, so every rank returns the full table's row of an added id; the gradient
     of an added row is the sum of its positions' output gradients."""
-    scenario = data.draw(vocab_parallel_scenarios(_worlds(worlds, runner, "added_vocab"),
+    case = data.draw(vocab_parallel_cases(worlds,
                                                   dtype, ids="added", backward=True,
-                                                  values="moderate"), label="scenario")
-    check_world(target, forward_case(scenario, target.device))
+                                                  values="moderate"), label="case")
+    check(target, case)
 
 
 @pytest.mark.spec(FAMILY, "backward")
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @given(data=st.data())
-def test_rank_gradient_is_its_shard_of_the_full_gradient(data, dtype, target, runner, worlds):
+def test_rank_gradient_is_its_shard_of_the_full_gradient(data, dtype, target, worlds):
     """S3: the layer is trainable; with the all-reduce's identity backward, rank r's
     gradient is its shard of the unsharded gradient of its own output gradient; vocab
     padding rows and rows of ids not in the input get exact zeros."""
-    scenario = data.draw(vocab_parallel_scenarios(_worlds(worlds, runner, "backward"), dtype,
+    case = data.draw(vocab_parallel_cases(worlds, dtype,
                                                   ids="base", backward=True,
-                                                  values="moderate"), label="scenario")
-    check_world(target, forward_case(scenario, target.device))
+                                                  values="moderate"), label="case")
+    check(target, case)
 
 
 @st.composite
-def _loader_cases(draw: st.DrawFn, worlds: tuple[World, ...], dtype: str, device: str,
-                  rows: str) -> Case:
+def _loader_cases(draw: st.DrawFn, worlds: tuple[World, ...], dtype: str, rows: str) -> Case:
     """A weight_loader case: every rank holds its shard of a drawn table, then loads a
     checkpoint of ``rows`` rows: ``"base"`` (org_vocab_size), ``"full"``
     (num_embeddings) or ``"wrong"`` (any other shape), in the layer's dtype or float32
@@ -98,8 +87,8 @@ def _loader_cases(draw: st.DrawFn, worlds: tuple[World, ...], dtype: str, device
     checkpoint_dtype = draw(st.sampled_from((dtype, "float32")), label="checkpoint dtype")
     loaded = draw(tables(shape[0], shape[1], checkpoint_dtype, "any"), label="checkpoint") \
         if len(shape) == 2 else torch.ones(shape, dtype=table.dtype)
-    return Case(config=config, states=states, world=world, device=device,
-                action="weight_loader", loaded_weight=loaded)
+    return Case(config=config, states=states, world=world, action="weight_loader",
+                loaded_weight=loaded)
 
 
 @st.composite
@@ -120,56 +109,78 @@ def _wrong_checkpoint_shapes(draw: st.DrawFn, config: VocabParallelConfig) -> tu
 @pytest.mark.parametrize("rows", ["base", "full"])
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @given(data=st.data())
-def test_checkpoint_loads_into_every_shard(data, dtype, rows, target, runner, worlds):
+def test_checkpoint_loads_into_every_shard(data, dtype, rows, target, worlds):
     """S3.9: a base-only checkpoint (``org_vocab_size`` rows) fills each rank's base rows
     and zeroes every other row, added rows included (upstream behaviour); a full one
     (``num_embeddings`` rows, base then added) fills base and added rows; padding rows
     become zero."""
-    case = data.draw(_loader_cases(_worlds(worlds, runner, "weight_loader"), dtype,
-                                   target.device, rows), label="case")
-    check_world(target, case)
+    case = data.draw(_loader_cases(worlds, dtype,
+                                   rows), label="case")
+    check(target, case)
 
 
 @pytest.mark.spec(FAMILY, "weight_loader")
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @given(data=st.data())
-def test_checkpoint_of_another_shape_raises_on_every_rank(data, dtype, target, runner, worlds):
+def test_checkpoint_of_another_shape_raises_on_every_rank(data, dtype, target, worlds):
     """S3.9, S0.4: any other checkpoint shape raises ValueError on every rank and leaves
     every shard exactly as it was."""
-    case = data.draw(_loader_cases(_worlds(worlds, runner, "weight_loader"), dtype,
-                                   target.device, "wrong"), label="case")
-    check_world(target, case, error=ValueError)
+    case = data.draw(_loader_cases(worlds, dtype,
+                                   "wrong"), label="case")
+    check(target, case, error=ValueError)
 
 
 @pytest.mark.spec(FAMILY, "errors")
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @given(data=st.data())
-def test_out_of_range_ids_raise_on_every_rank(data, dtype, target, runner, worlds):
+def test_out_of_range_ids_raise_on_every_rank(data, dtype, target, worlds):
     """S0.3 (vs F3.5, which zeroes them silently above one rank): an id outside
     ``[0, num_embeddings)`` raises IndexError on every rank, whichever rank would own
     it, no rank is left waiting, and no shard changes (S0.4)."""
-    scenario = data.draw(vocab_parallel_scenarios(_worlds(worlds, runner, "errors"), dtype,
-                                                  ids="out_of_range"), label="scenario")
-    check_world(target, forward_case(scenario, target.device), error=IndexError)
+    case = data.draw(vocab_parallel_cases(worlds, dtype,
+                                                  ids="out_of_range"), label="case")
+    check(target, case, error=IndexError)
 
 
 @pytest.mark.spec(FAMILY, "errors")
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @given(data=st.data())
-def test_bad_index_dtype_raises_on_every_rank(data, dtype, target, runner, worlds):
+def test_bad_index_dtype_raises_on_every_rank(data, dtype, target, worlds):
     """S0.2: indices that are not int32/int64 raise TypeError on every rank, state
     unchanged."""
-    scenario = data.draw(vocab_parallel_scenarios(_worlds(worlds, runner, "errors"), dtype,
-                                                  ids="bad_dtype"), label="scenario")
-    check_world(target, forward_case(scenario, target.device), error=TypeError)
+    case = data.draw(vocab_parallel_cases(worlds, dtype,
+                                                  ids="bad_dtype"), label="case")
+    check(target, case, error=TypeError)
 
 
 @pytest.mark.spec(FAMILY, "errors")
 @given(data=st.data())
-def test_bad_configuration_raises_on_every_rank(data, target, runner, worlds):
+def test_bad_configuration_raises_on_every_rank(data, target, worlds):
     """S0.5, S3: a bad size, ``padding_size`` or ``org_num_embeddings``, or padded sizes
     the world size does not divide, raise ValueError on every rank at construction."""
-    world = data.draw(world_draws(_worlds(worlds, runner, "errors")), label="world")
+    world = data.draw(world_draws(worlds), label="world")
     config = data.draw(invalid_vocab_parallel_configs(world.size), label="config")
-    check_world(target, Case(config=config, world=world, device=target.device,
-                             action="build"), error=ValueError)
+    check(target, Case(config=config, world=world, action="build"), error=ValueError)
+
+
+@pytest.mark.spec(FAMILY, "init")
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+def test_init(target, seed, worlds, dtype):
+    """S3.8: a fresh world holds, in its base and added rows, one N(0, 1) table; every
+    vocab padding row of every shard is exactly zero."""
+    config = VocabParallelConfig(450, 12, org_num_embeddings=430, padding_size=48,
+                                 params_dtype=xs.torch_dtype(dtype))
+    for world in worlds:
+        check_initialisation(target, Case(config=config, world=world, action="build"),
+                             seed=seed)
+
+
+@pytest.mark.spec(FAMILY, "weight_loader")
+@given(data=st.data())
+def test_sharded_to_full_mapping(data, target, worlds):
+    """S3.7: ``get_sharded_to_full_mapping()`` lists, for the rows of the gathered shards,
+    the base ids, then the added ids, then the padding positions (None at world size 1,
+    as upstream)."""
+    world = data.draw(world_draws(worlds), label="world")
+    config = data.draw(vocab_parallel_configs(world.size), label="config")
+    check(target, Case(config=config, world=world, action="mapping"))

@@ -8,6 +8,7 @@ from .binary import (
     pack,
     unpack,
 )
+from .collectives import Collectives, LocalCollectives
 from .embedding import Embedding, embedding, init_scaled_embedding, lookup, renorm_
 from .init import INIT_SCHEMES, init_weight_
 from .sharded import DistributedEmbedding, ShardedEmbedding, column_range, partition_sizes
@@ -26,8 +27,10 @@ __all__ = [
     "DEFAULT_VOCAB_PADDING_SIZE",
     "INIT_SCHEMES",
     "BinaryEmbedding",
+    "Collectives",
     "DistributedEmbedding",
     "Embedding",
+    "LocalCollectives",
     "PackedBinary",
     "ShardedEmbedding",
     "StableEmbedding",

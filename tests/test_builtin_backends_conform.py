@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from embedspec.backends.registry import load_backend
-from embedspec.conformance.results import load_results
+from embedspec.conformance.session.results import load_results
 
 
-@pytest.mark.parametrize("backend", ["eager", "reference", "distributed"])
+@pytest.mark.parametrize("backend", ["eager", "reference", "distributed", "native",
+                                     "distributed-native"])
 def test_backend_passes_the_quick_profile(backend: str, tmp_path: Path) -> None:
     results = tmp_path / f"{backend}.json"
     run = subprocess.run(

@@ -19,7 +19,7 @@ from embedspec.backends.distributed.grid import ReplicaGroup
 from embedspec.backends.distributed.sharded import DistributedShardedEmbedding
 from embedspec.backends.distributed.vocab_parallel import DistributedVocabParallelEmbedding
 from embedspec.backends.kernels import EmbeddingKernels
-from embedspec.reference.collectives import Collectives, LocalCollectives
+from embedspec.reference import Collectives, LocalCollectives
 from embedspec.reference.configs import LayerConfig, ShardedConfig, VocabParallelConfig
 
 FAMILIES = ("vocab_parallel", "sharded")

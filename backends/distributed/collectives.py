@@ -1,4 +1,4 @@
-"""The :class:`~embedspec.reference.collectives.Collectives` of a real process group.
+"""The :class:`~embedspec.reference.Collectives` of a real process group.
 
 Each operation is a ``torch.distributed`` collective over ``group`` with the autograd
 convention stated in :mod:`embedspec.reference.collectives`:

@@ -15,7 +15,7 @@ weight. Per forward:
    broadcast to the group and each replica looks up its own input in it. Non-owners
    copy the broadcast into their own ``weight`` (which thus mirrors the owner's).
    The backward gathers every replica's gradient onto the owner, which sums them in
-   replica order (:func:`embedspec.reference.sharded.owner_gradient`); non-owner
+   replica order (as the reference's ``owner_gradient`` does); non-owner
    weights get no gradient (``None``), as in the reference's ``grid_forward``.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from embedspec.reference.validation import check_indices
+from embedspec.backends.support import check_ids
 
 #: Codes of the agreement: the worst one over the replicas wins.
 _VALID, _BAD_IDS, _BAD_TYPE = 0, 1, 2
@@ -60,7 +60,7 @@ class ReplicaGroup:
         """
         error: Exception | None = None
         try:
-            check_indices(input, num_embeddings)
+            check_ids(input, num_embeddings)
         except TypeError as exc:
             error, code = exc, _BAD_TYPE
         except IndexError as exc:

@@ -1,8 +1,9 @@
 """The embedding-dimension-sharded layer over process groups (spec section 4).
 
 Same semantics and parameter layout as
-:class:`embedspec.reference.sharded.ShardedEmbedding` at the same rank. A forward is
-the compute backend's kernels composed with collectives:
+:class:`embedspec.reference.ShardedEmbedding` at the same rank. Options and column
+shards are the eager backend's (:mod:`embedspec.backends.eager.column_shards`). A
+forward is the compute backend's kernels composed with collectives:
 
 1. validate the input: locally when the layer has no replicas (every column shard of
    a model-parallel world receives the same input, so every rank reaches the same
@@ -10,7 +11,8 @@ the compute backend's kernels composed with collectives:
    differ, through the replicas' agreement (:mod:`.grid`);
 2. with ``max_norm``: ``kernels.norm_terms`` of the referenced rows on this shard,
    reduced across the shards (``all_reduce_no_grad``: sum, or max for p = inf), full-row
-   norms, and ``kernels.scale_rows_`` on the stored shard for the rows over the limit
+   norms rounded to the weight's dtype and their factors (the eager kernels'
+   arithmetic), and ``kernels.scale_rows_`` on the stored shard for the rows over the limit
    (S4.4); in a grid only the owners (replica 0) renormalise, over the union of all
    replicas' rows;
 3. in a grid, the owner's shard broadcast to the replicas;
@@ -21,20 +23,23 @@ the compute backend's kernels composed with collectives:
 from __future__ import annotations
 
 import torch
+from embedspec.backends import support
 from embedspec.backends.distributed.grid import ReplicaGroup
+from embedspec.backends.eager.column_shards import ShardedOptions, column_range, column_sizes
+from embedspec.backends.eager.embedding import OptionAttributes
+from embedspec.backends.eager.kernels import (
+    full_row_norms,
+    norm_reduce_op,
+    renorm_factors,
+    unique_rows,
+)
 from embedspec.backends.kernels import EmbeddingKernels
-from embedspec.reference.collectives import Collectives
+from embedspec.reference import Collectives
 from embedspec.reference.configs import ShardedConfig
-from embedspec.reference.embedding_functional import RENORM_EPS
-from embedspec.reference.init import init_weight_
-from embedspec.reference.partition import column_range, partition_sizes
-from embedspec.reference.sharded_layer import checked_options
-from embedspec.reference.sharded_norm import full_norms, reduce_op
-from embedspec.reference.validation import check_indices
 from torch import nn
 
 
-class DistributedShardedEmbedding(nn.Module):
+class DistributedShardedEmbedding(OptionAttributes, nn.Module):
     """One column shard (``weight``: ``(V, end - start)``) of a sharded embedding, as rank
     ``rank`` of ``world_size``, optionally one of ``replicas.dp_size`` data-parallel
     replicas. A fresh layer draws the full ``(V, D)`` table by ``config.init`` from the
@@ -46,35 +51,28 @@ class DistributedShardedEmbedding(nn.Module):
                  device: torch.device, collectives: Collectives, kernels: EmbeddingKernels,
                  replicas: ReplicaGroup | None = None) -> None:
         super().__init__()
-        opts = checked_options(**config.as_kwargs(), rank=rank, world_size=world_size)
-        self.num_embeddings = opts["num_embeddings"]
-        self.embedding_dim = opts["embedding_dim"]
-        self.padding_idx = opts["padding_idx"]
-        self.max_norm = opts["max_norm"]
-        self.norm_type = opts["norm_type"]
-        self.scale_grad_by_freq = opts["scale_grad_by_freq"]
-        self.partition = opts["partition"]
-        self.gather_output = opts["gather_output"]
+        rank, world_size = support.check_rank(rank, world_size)
+        checked = ShardedOptions.validate(**config.as_kwargs(), world_size=world_size)
+        self.options = checked.lookup
+        self.num_embeddings = checked.num_embeddings
+        self.embedding_dim = checked.embedding_dim
+        self.partition = checked.partition
+        self.gather_output = checked.gather_output
         self.rank = rank
         self.world_size = world_size
         self.collectives = collectives
         self.kernels = kernels
         self.replicas = replicas
-        self.sizes = partition_sizes(self.embedding_dim, world_size, self.partition)
-        self.column_start, self.column_end = column_range(self.embedding_dim, rank, world_size,
-                                                          self.partition)
-        full = torch.empty(self.num_embeddings, self.embedding_dim, dtype=opts["dtype"],
-                           device=device)
-        init_weight_(full, opts["init"], padding_idx=self.padding_idx)
-        self.weight = nn.Parameter(
-            full[:, self.column_start:self.column_end].clone(memory_format=torch.contiguous_format))
+        self.sizes = column_sizes(self.embedding_dim, world_size)
+        self.column_start, self.column_end = column_range(self.embedding_dim, rank, world_size)
+        self.weight = nn.Parameter(checked.initial_block(rank, world_size, device))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         replicas = self.replicas
         renorm = self.max_norm is not None
         if replicas is None:
-            check_indices(input, self.num_embeddings)
-            rows = torch.unique(input.reshape(-1)).long() if renorm else None
+            support.check_ids(input, self.num_embeddings)
+            rows = unique_rows(input) if renorm else None
         else:
             rows = replicas.agree(input, self.num_embeddings, union=renorm)
         if renorm and (replicas is None or replicas.is_owner) and rows.numel() > 0:
@@ -93,12 +91,9 @@ class DistributedShardedEmbedding(nn.Module):
         p = self.norm_type
         terms = self.kernels.norm_terms(self.weight, rows, p)
         if self.world_size > 1:
-            terms = self.collectives.all_reduce_no_grad(terms, reduce_op(p))
-        # The full-row norm is a value of the weight's dtype, as unsharded (S4.4).
-        norms = full_norms(terms, p).to(self.weight.dtype).to(torch.float64)
-        exceeds = norms > self.max_norm
-        norms = norms[exceeds]
-        factors = torch.full_like(norms, self.max_norm).div_(norms + RENORM_EPS)
+            terms = self.collectives.all_reduce_no_grad(terms, norm_reduce_op(p))
+        exceeds, factors = renorm_factors(full_row_norms(terms, p, self.weight.dtype),
+                                          self.max_norm)
         self.kernels.scale_rows_(self.weight, rows[exceeds], factors)
 
     def extra_repr(self) -> str:

@@ -1,9 +1,10 @@
 """The vocab-parallel layer over a process group (spec section 3).
 
 Same semantics and parameter layout as
-:class:`embedspec.reference.vocab_parallel.VocabParallelEmbedding` at the same rank:
-the vocabulary layout, shard indices and masking are the spec's own helpers; the
-lookup is the compute backend's kernel; the combination is one all-reduce.
+:class:`embedspec.reference.VocabParallelEmbedding` at the same rank: the vocabulary
+layout, shard ranges and masking are the eager backend's
+(:mod:`embedspec.backends.eager.vocab_layout`); the lookup is the compute backend's
+kernel; the combination is one all-reduce.
 
 Out-of-range ids raise ``IndexError`` on every rank before any collective (S0.3), so
 no rank is left waiting in the all-reduce for a rank that raised. A local check
@@ -15,13 +16,11 @@ same verdict without communicating.
 from __future__ import annotations
 
 import torch
+from embedspec.backends import support
+from embedspec.backends.eager.vocab_layout import VocabLayout
 from embedspec.backends.kernels import EmbeddingKernels
-from embedspec.reference.collectives import Collectives
+from embedspec.reference import Collectives
 from embedspec.reference.configs import VocabParallelConfig
-from embedspec.reference.init import init_weight_
-from embedspec.reference.validation import check_float_dtype, check_indices, check_int
-from embedspec.reference.vocab_parallel import shard_full_weight
-from embedspec.reference.vocab_parallel_sizes import VocabLayout, get_masked_input_and_mask
 from torch import nn
 
 
@@ -42,10 +41,12 @@ class DistributedVocabParallelEmbedding(nn.Module):
         super().__init__()
         layout = VocabLayout.create(config.num_embeddings, config.org_num_embeddings,
                                     config.padding_size, world_size)
-        embedding_dim = check_int("embedding_dim", config.embedding_dim, minimum=0)
-        dtype = check_float_dtype("params_dtype", config.params_dtype) or torch.get_default_dtype()
+        rank, _ = support.check_rank(rank, world_size, rank_name="tp_rank", size_name="tp_size")
+        embedding_dim = support.check_int("embedding_dim", config.embedding_dim, minimum=0)
+        dtype = support.check_dtype(config.params_dtype, "params_dtype")
         self.config = config
         self.layout = layout
+        self.shard = layout.shard(rank)
         self.tp_rank = rank
         self.tp_size = world_size
         self.collectives = collectives
@@ -56,18 +57,12 @@ class DistributedVocabParallelEmbedding(nn.Module):
         self.num_added_embeddings = layout.num_added_embeddings
         self.num_embeddings_padded = layout.num_embeddings_padded
         self.num_embeddings_per_partition = layout.num_embeddings_per_partition
-        self.shard_indices = layout.shard_indices(rank)
-        full = torch.empty(layout.num_embeddings, embedding_dim, dtype=dtype, device=device)
-        init_weight_(full, "normal")
-        self.weight = nn.Parameter(shard_full_weight(full, config, rank, world_size))
+        self.weight = nn.Parameter(layout.initial_shard(rank, embedding_dim, dtype, device))
 
     def forward(self, input_: torch.Tensor) -> torch.Tensor:
         """Validate (locally, see the module docstring), mask, look up, all-reduce (S3.6)."""
-        check_indices(input_, self.num_embeddings, "input_")
-        s = self.shard_indices
-        rows, not_mine = get_masked_input_and_mask(
-            input_, s.org_vocab_start_index, s.org_vocab_end_index, s.num_org_vocab_padding,
-            s.added_vocab_start_index, s.added_vocab_end_index)
+        support.check_ids(input_, self.num_embeddings, "input_")
+        rows, not_mine = self.shard.masked_rows(input_)
         local = self.kernels.lookup(rows.to(self.weight.device), self.weight)
         partial = local.masked_fill(not_mine.to(local.device).unsqueeze(-1), 0)
         return self.collectives.all_reduce_sum(partial)
@@ -76,23 +71,11 @@ class DistributedVocabParallelEmbedding(nn.Module):
         """Load this rank's shard of a checkpoint table (S3.9): ``org_vocab_size`` rows
         (base only; added rows become zero) or ``num_embeddings`` rows (base then added).
         ``ValueError`` for anything else, with the weight unchanged (S0.4)."""
-        if param is not self.weight:
-            raise ValueError("param must be this layer's weight parameter")
-        if not isinstance(loaded_weight, torch.Tensor) or not loaded_weight.is_floating_point():
-            what = (f"dtype {loaded_weight.dtype}" if isinstance(loaded_weight, torch.Tensor)
-                    else type(loaded_weight).__name__)
-            raise ValueError(f"loaded_weight must be a floating-point tensor, got {what}")
-        shapes = [(self.org_vocab_size, self.embedding_dim),
-                  (self.num_embeddings, self.embedding_dim)]
-        if tuple(loaded_weight.shape) not in shapes:
-            raise ValueError(f"loaded_weight must have shape {shapes[0]} (base vocab only) or "
-                             f"{shapes[1]} (base then added vocab), got "
-                             f"{tuple(loaded_weight.shape)}")
-        full = loaded_weight.detach()
-        if full.shape[0] != self.num_embeddings:
-            full = torch.cat([full, full.new_zeros(self.num_added_embeddings, self.embedding_dim)])
+        loaded = support.check_loaded_weight(
+            param, self.weight, loaded_weight, org_vocab_size=self.org_vocab_size,
+            num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim)
         with torch.no_grad():
-            param.copy_(shard_full_weight(full, self.config, self.tp_rank, self.tp_size))
+            param.copy_(self.shard.cut(self.layout.full_from_checkpoint(loaded)))
 
     def get_sharded_to_full_mapping(self) -> list[int] | None:
         """None below 2 ranks; else where each gathered row goes in token-id order (S3.7)."""

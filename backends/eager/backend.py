@@ -9,7 +9,7 @@ collectives of larger worlds.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from embedspec.backends.contract import (
     DTYPES,
@@ -66,6 +66,8 @@ class EagerBackend(Backend):
 
     name = "eager"
     description = "vectorised PyTorch, every family in one process (world size 1)"
+    #: The layer factory of each configuration type (a subclass may substitute its own).
+    layers: ClassVar[Mapping[type[LayerConfig], Callable[..., nn.Module]]] = LAYERS
 
     def availability(self) -> Availability:
         return Availability.yes()
@@ -83,13 +85,13 @@ class EagerBackend(Backend):
         ``ValueError`` for a context with more than one rank or replica (the eager
         backend is single-process) and for a bad configuration (S0.5).
         """
-        factory = LAYERS.get(type(config))
+        factory = self.layers.get(type(config))
         if factory is None:
-            known = ", ".join(cls.__name__ for cls in LAYERS)
+            known = ", ".join(cls.__name__ for cls in self.layers)
             raise TypeError(f"config must be one of {known}, got {type(config).__name__}")
         if context.world_size != 1 or context.dp_size != 1:
             raise ValueError(
-                f"the eager backend is single-process: it builds world_size=1, dp_size=1 "
+                f"the {self.name} backend is single-process: it builds world_size=1, dp_size=1 "
                 f"layers, got world_size={context.world_size}, dp_size={context.dp_size}; "
                 "use a distributed backend for larger worlds")
         return factory(config, device=context.device)

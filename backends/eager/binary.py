@@ -26,12 +26,18 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
+from embedspec.backends.support import (
+    check_bool,
+    check_device,
+    check_dtype,
+    check_ids,
+    check_sizes,
+    normalize_padding_idx,
+)
 from embedspec.reference.configs import BinaryConfig
-from embedspec.reference.validation import normalize_padding_idx
 from torch import nn
 
-from .embedding import check_dtype, check_sizes, init_table_
-from .kernels import check_ids
+from .embedding import init_table_
 
 BITS_PER_BYTE = 8
 
@@ -182,9 +188,9 @@ class EagerBinaryEmbedding(nn.Module):
         super().__init__()
         num_embeddings, embedding_dim = check_sizes(num_embeddings, embedding_dim)
         padding_idx = normalize_padding_idx(padding_idx, num_embeddings)
-        if not isinstance(centre, bool):
-            raise ValueError(f"centre must be a bool, got {centre!r}")
+        centre = check_bool("centre", centre)
         dtype = check_dtype(dtype)
+        device = check_device(device)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx

@@ -6,27 +6,27 @@ dtype is a ``TypeError`` (S0.2), a bad configuration a ``ValueError`` naming the
 argument (S0.5), ``sparse`` with ``scale_grad_by_freq`` is rejected at construction
 (S1.4) and norms always use absolute values (S1.2).
 
-The pieces shared with the other families live here too: :class:`LookupOptions`
-(the validated lookup options), :func:`embed` (validate, renormalise, gather) and
-:func:`init_table_` (the named initialisation schemes, S1.7).
+The pieces shared with the other families live here too: :func:`embed` (validate,
+renormalise, gather) and :func:`init_table_` (the named initialisation schemes, S1.7).
+Validation comes from :mod:`embedspec.backends.support`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
-from embedspec.reference.configs import EmbeddingConfig, InitScheme
-from embedspec.reference.validation import (
-    check_float_dtype,
-    check_int,
-    check_max_norm,
-    check_sparse_options,
-    normalize_padding_idx,
+from embedspec.backends.support import (
+    LookupOptions,
+    check_device,
+    check_dtype,
+    check_ids,
+    check_init,
+    check_sizes,
 )
+from embedspec.reference.configs import EmbeddingConfig, InitScheme
 from torch import nn
 
 from . import kernels
@@ -37,14 +37,6 @@ INIT_FILLS: dict[str, Callable[[torch.Tensor], Any]] = {
     "xavier_uniform": nn.init.xavier_uniform_,
     "scaled_normal": lambda w: w.normal_(0.0, w.shape[1] ** -0.5),
 }
-
-
-def check_init(init: object, name: str = "init") -> InitScheme:
-    """Return ``init`` if it is a scheme name of :data:`INIT_FILLS` or a callable."""
-    if (isinstance(init, str) and init in INIT_FILLS) or callable(init):
-        return init
-    known = ", ".join(sorted(INIT_FILLS))
-    raise ValueError(f"{name} must be one of {known} or a callable, got {init!r}")
 
 
 def init_table_(weight: torch.Tensor, init: InitScheme, padding_idx: int | None) -> torch.Tensor:
@@ -61,51 +53,6 @@ def init_table_(weight: torch.Tensor, init: InitScheme, padding_idx: int | None)
         if padding_idx is not None:
             weight[padding_idx].zero_()
     return weight
-
-
-def check_sizes(num_embeddings: object, embedding_dim: object) -> tuple[int, int]:
-    """``num_embeddings`` and ``embedding_dim`` as non-negative ints (ValueError otherwise)."""
-    return (check_int("num_embeddings", num_embeddings, minimum=0),
-            check_int("embedding_dim", embedding_dim, minimum=0))
-
-
-def check_dtype(dtype: object, name: str = "dtype") -> torch.dtype:
-    """A floating-point torch dtype, None meaning the global default (ValueError otherwise)."""
-    return check_float_dtype(name, dtype) or torch.get_default_dtype()
-
-
-@dataclass(frozen=True)
-class LookupOptions:
-    """The validated options of a table lookup (section 1); ``padding_idx`` normalised."""
-
-    num_embeddings: int
-    padding_idx: int | None = None
-    max_norm: float | None = None
-    norm_type: float = 2.0
-    scale_grad_by_freq: bool = False
-    sparse: bool = False
-
-    @classmethod
-    def validate(cls, num_embeddings: int, padding_idx: object = None, max_norm: object = None,
-                 norm_type: object = 2.0, scale_grad_by_freq: object = False,
-                 sparse: object = False) -> LookupOptions:
-        """Check every option (ValueError naming it, S0.5/S1.1/S1.2/S1.4)."""
-        padding = normalize_padding_idx(padding_idx, num_embeddings)
-        max_norm, norm_type = check_max_norm(max_norm, norm_type)
-        sparse, scale_grad_by_freq = check_sparse_options(sparse, scale_grad_by_freq)
-        return cls(num_embeddings, padding, max_norm, norm_type, scale_grad_by_freq, sparse)
-
-    def extra_repr(self) -> str:
-        parts = []
-        if self.padding_idx is not None:
-            parts.append(f"padding_idx={self.padding_idx}")
-        if self.max_norm is not None:
-            parts.append(f"max_norm={self.max_norm}, norm_type={self.norm_type}")
-        if self.scale_grad_by_freq:
-            parts.append("scale_grad_by_freq=True")
-        if self.sparse:
-            parts.append("sparse=True")
-        return ", ".join(parts)
 
 
 class OptionAttributes:
@@ -138,7 +85,7 @@ class OptionAttributes:
 def embed(input: object, weight: torch.Tensor, options: LookupOptions) -> torch.Tensor:
     """Validate ``input`` (S0.2, S0.3), renormalise its rows if ``max_norm`` is set (S1.2),
     then gather with the spec's backward (S1.3-S1.5)."""
-    ids = kernels.check_ids(input, options.num_embeddings).to(weight.device)
+    ids = check_ids(input, options.num_embeddings).to(weight.device)
     if options.max_norm is not None:
         kernels.renorm_(weight, ids, options.max_norm, options.norm_type)
     return kernels.lookup(ids, weight, padding_idx=options.padding_idx,
@@ -150,8 +97,9 @@ class EagerEmbedding(OptionAttributes, nn.Module):
 
     State: ``weight`` of shape ``(num_embeddings, embedding_dim)`` and dtype ``dtype``
     (None: the default dtype), initialised by ``init`` (a name of :data:`INIT_FILLS` or
-    a callable), padding row zeroed. ``optimizer_overrides`` declares bitsandbytes'
-    32-bit optimizer-state hint for ``weight`` (F1.8).
+    a callable), padding row zeroed; :meth:`reset_parameters` does it again.
+    ``optimizer_overrides`` declares bitsandbytes' 32-bit optimizer-state hint for
+    ``weight`` (F1.8).
     """
 
     optimizer_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType(
@@ -166,13 +114,18 @@ class EagerEmbedding(OptionAttributes, nn.Module):
         num_embeddings, embedding_dim = check_sizes(num_embeddings, embedding_dim)
         self.options = LookupOptions.validate(num_embeddings, padding_idx, max_norm, norm_type,
                                               scale_grad_by_freq, sparse)
-        init = check_init(init)
+        self.init = check_init(init)
         dtype = check_dtype(dtype)
+        device = check_device(device)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.weight = nn.Parameter(
             torch.empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
-        init_table_(self.weight, init, self.options.padding_idx)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Fill the table by the layer's ``init`` scheme, then zero the padding row (S1.7)."""
+        init_table_(self.weight, self.init, self.options.padding_idx)
 
     @classmethod
     def from_config(cls, config: EmbeddingConfig, *,

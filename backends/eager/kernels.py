@@ -6,35 +6,21 @@ composite (distributed) backends. Every function works on any ``(V, D)`` table, 
 column shard ``(V, D_r)`` of a larger table included, on any device; none of them
 loops over rows in Python.
 
-Only :func:`check_ids` validates; the other functions trust their arguments, as the
-kernel protocol says (the layers validate everything before calling them, S0.4).
+None of them validates: the layers validate everything with
+:mod:`embedspec.backends.support` before calling them (S0.4), as the kernel protocol
+says. :func:`check_ids` is re-exported here for the layers and mutants that use it.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
-from embedspec.reference.validation import check_index_dtype
+from embedspec.backends.support import check_ids as check_ids
 
 #: The per-row renormalisation divides by ``norm + RENORM_EPS`` (S1.2, as PyTorch).
 RENORM_EPS = 1e-7
-
-
-def check_ids(input: object, num_valid: int, name: str = "input") -> torch.Tensor:
-    """Return ``input`` if it is an int32/int64 tensor with every id in ``[0, num_valid)``.
-
-    ``TypeError`` for any other type or dtype (S0.2), ``IndexError`` for an id outside
-    the range (S0.3). One ``aminmax`` pass and one host synchronisation.
-    """
-    ids = check_index_dtype(input, name)
-    if ids.numel() == 0:
-        return ids
-    lo, hi = torch.stack(torch.aminmax(ids)).tolist()
-    if lo < 0 or hi >= num_valid:
-        bad = lo if lo < 0 else hi
-        raise IndexError(f"{name} holds id {bad}, outside the valid range [0, {num_valid})")
-    return ids
 
 
 def lookup(input: torch.Tensor, weight: torch.Tensor, *, padding_idx: int | None = None,
@@ -119,6 +105,12 @@ def norm_terms(weight: torch.Tensor, rows: torch.Tensor, norm_type: float) -> to
         if norm_type == 2.0:
             return magnitudes.square_().sum(dim=1)
         return magnitudes.pow_(norm_type).sum(dim=1)
+
+
+def norm_reduce_op(norm_type: float) -> Literal["sum", "max"]:
+    """How the :func:`norm_terms` of column shards combine across ranks (S4.4): ``"max"``
+    for p = inf, else ``"sum"``."""
+    return "max" if math.isinf(norm_type) else "sum"
 
 
 def full_row_norms(terms: torch.Tensor, norm_type: float, dtype: torch.dtype) -> torch.Tensor:

@@ -10,23 +10,14 @@ every column, the gathered and the local output coincide, and the cross-shard
 
 from __future__ import annotations
 
-from typing import get_args
-
 import torch
-from embedspec.reference.configs import InitScheme, Partition, ShardedConfig
+from embedspec.backends import support
+from embedspec.reference.configs import InitScheme, ShardedConfig
 from torch import nn
 
 from . import kernels
-from .embedding import (
-    LookupOptions,
-    OptionAttributes,
-    check_dtype,
-    check_init,
-    check_sizes,
-    init_table_,
-)
-
-PARTITIONS: tuple[str, ...] = get_args(Partition)
+from .column_shards import ShardedOptions, column_range, column_sizes
+from .embedding import OptionAttributes
 
 
 class EagerShardedEmbedding(OptionAttributes, nn.Module):
@@ -47,25 +38,18 @@ class EagerShardedEmbedding(OptionAttributes, nn.Module):
                  dtype: torch.dtype | None = torch.float32, *,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
-        num_embeddings, embedding_dim = check_sizes(num_embeddings, embedding_dim)
-        self.options = LookupOptions.validate(num_embeddings, padding_idx, max_norm, norm_type,
-                                              scale_grad_by_freq)
-        if partition not in PARTITIONS:
-            raise ValueError(f"partition must be one of {', '.join(PARTITIONS)}, "
-                             f"got {partition!r}")
-        if not isinstance(gather_output, bool):
-            raise ValueError(f"gather_output must be a bool, got {gather_output!r}")
-        init = check_init(init)
-        dtype = check_dtype(dtype)
-        self.num_embeddings = num_embeddings
-        self.embedding_dim = embedding_dim
-        self.partition = partition
-        self.gather_output = gather_output
-        self.sizes = [embedding_dim]
-        self.column_start, self.column_end = 0, embedding_dim
-        self.weight = nn.Parameter(
-            torch.empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
-        init_table_(self.weight, init, self.options.padding_idx)
+        checked = ShardedOptions.validate(num_embeddings, embedding_dim, padding_idx, max_norm,
+                                          norm_type, scale_grad_by_freq, partition,
+                                          gather_output, init, dtype)
+        device = support.check_device(device)
+        self.options = checked.lookup
+        self.num_embeddings = checked.num_embeddings
+        self.embedding_dim = checked.embedding_dim
+        self.partition = checked.partition
+        self.gather_output = checked.gather_output
+        self.sizes = column_sizes(checked.embedding_dim, 1)
+        self.column_start, self.column_end = column_range(checked.embedding_dim, 0, 1)
+        self.weight = nn.Parameter(checked.initial_block(0, 1, device))
 
     @classmethod
     def from_config(cls, config: ShardedConfig, *,
@@ -74,7 +58,7 @@ class EagerShardedEmbedding(OptionAttributes, nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         options = self.options
-        ids = kernels.check_ids(input, options.num_embeddings).to(self.weight.device)
+        ids = support.check_ids(input, options.num_embeddings).to(self.weight.device)
         if options.max_norm is not None:
             kernels.shard_renorm_(self.weight, ids, options.max_norm, options.norm_type)
         return kernels.lookup(ids, self.weight, padding_idx=options.padding_idx,

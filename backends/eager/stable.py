@@ -31,7 +31,8 @@ class EagerStableEmbedding(EagerEmbedding):
     """An :class:`~.embedding.EagerEmbedding` (Xavier-uniform by default) whose rows go
     through ``norm``, an ``nn.LayerNorm(D, eps=1e-5)`` in :func:`norm_dtype`.
 
-    State dict keys: ``weight``, ``norm.weight``, ``norm.bias``.
+    State dict keys: ``weight``, ``norm.weight``, ``norm.bias``. ``reset_parameters``
+    re-initialises the table only, as bitsandbytes does (the norm resets through its own).
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,

@@ -28,6 +28,8 @@ import math
 import torch
 import torch.nn.functional as F
 from embedspec.backends.contract import Availability, Backend, BuildContext, Capabilities
+from embedspec.backends.divergences import Divergence
+from embedspec.backends.torch_nn.divergences import DIVERGENCES
 from embedspec.reference.configs import (
     EmbeddingConfig,
     InitScheme,
@@ -145,6 +147,10 @@ class TorchNNBackend(Backend):
     def capabilities(self) -> Capabilities:
         row = {"features": "all", "dtypes": _dtypes(), "devices": ["cpu"]}
         return Capabilities.declare({"embedding": row, "stable": row})
+
+    def divergences(self) -> tuple[Divergence, ...]:
+        """PyTorch's and bitsandbytes' documented departures from the spec."""
+        return DIVERGENCES
 
     def build(self, config: LayerConfig, context: BuildContext) -> nn.Module:
         if context.world_size != 1 or context.dp_size != 1:

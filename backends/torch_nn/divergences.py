@@ -15,37 +15,9 @@ norms without absolute values) are not listed: this backend declares CPU only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from embedspec.backends.divergences import Divergence, expected_at
 
-from embedspec.backends.contract import DTYPES, FEATURES
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """One departure of ``torch_nn`` from the spec.
-
-    ``rows`` are ``(family, feature)`` rows of the compatibility report where it shows;
-    ``dtypes`` restricts it to some dtypes (empty: every dtype).
-    """
-
-    id: str
-    rule: str
-    description: str
-    rows: tuple[tuple[str, str], ...]
-    dtypes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for family, feature in self.rows:
-            if feature not in FEATURES.get(family, ()):
-                raise ValueError(f"{self.id}: unknown report row {family} / {feature}")
-        for dtype in self.dtypes:
-            if dtype not in DTYPES:
-                raise ValueError(f"{self.id}: unknown dtype {dtype!r}")
-
-    def applies_to(self, family: str, feature: str, dtype: str) -> bool:
-        """Whether a check of ``family / feature`` in ``dtype`` is expected to show it."""
-        return (family, feature) in self.rows and (not self.dtypes or dtype in self.dtypes)
+__all__ = ["DIVERGENCES", "DIVERGENCE_IDS", "Divergence", "by_id", "expected_at"]
 
 
 def _errors_of(*families: str) -> tuple[tuple[str, str], ...]:
@@ -58,7 +30,7 @@ DIVERGENCES: tuple[Divergence, ...] = (
     Divergence(
         "D-index-dtype", "S0.2",
         "indices of a dtype other than int32/int64 (int16, uint8, bool, floats) raise "
-        "RuntimeError, not TypeError",
+        "RuntimeError, not TypeError; with max_norm, a Python list raises AttributeError",
         _errors_of(*BOTH),
     ),
     Divergence(
@@ -99,11 +71,16 @@ DIVERGENCES: tuple[Divergence, ...] = (
     ),
     Divergence(
         "D-stable-norm-dtype", "S2",
-        "the stable layer norm runs in the global default dtype (bitsandbytes), so float64 "
-        "weights are normalised in float32",
+        "the stable layer norm runs in the global default dtype (bitsandbytes): float64 "
+        "weights are normalised in float32, and a layer built under another default dtype "
+        "keeps norm parameters of that dtype",
         (("stable", "forward"), ("stable", "padding_idx"), ("stable", "max_norm"),
          ("stable", "backward"), ("stable", "init")),
-        ("float64",),
+    ),
+    Divergence(
+        "D-reset-normal", "S1.7",
+        "reset_parameters() draws N(0, 1) whatever init scheme the table was drawn with",
+        (("embedding", "init"),),
     ),
     Divergence(
         "D-sparse-0d-padding", "S1.4",
@@ -122,9 +99,3 @@ def by_id(divergence_id: str) -> Divergence:
         if divergence.id == divergence_id:
             return divergence
     raise KeyError(divergence_id)
-
-
-def expected_at(family: str, feature: str, dtype: str,
-                divergences: Iterable[Divergence] = DIVERGENCES) -> list[Divergence]:
-    """The divergences a check of ``family / feature`` in ``dtype`` is expected to show."""
-    return [d for d in divergences if d.applies_to(family, feature, dtype)]

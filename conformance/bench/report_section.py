@@ -1,61 +1,41 @@
-"""The performance section of the compatibility report (``embedspec report --bench``):
-each backend's quick bench set, run in its own process like its conformance run, and
-its table and growth tables under the report's "Performance" heading."""
+"""``embedspec report --bench``: each backend's quick bench set, run in its own process
+like its conformance run. The report reads the ``bench.json`` files it leaves
+(:func:`embedspec.conformance.report.performance_data.load_bench_results`)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-STATUS_TEXT = {0: "every gate holds", 1: "a gate fails or an output was wrong"}
 
 
 def bench_command(backend: str, device: str, out: Path) -> list[str]:
+    """The command that benches ``backend``'s quick set into ``out``."""
     return [sys.executable, "-m", "embedspec.conformance.cli", "bench", "--backend", backend,
             "--scenarios", "quick", "--device", device, "--out", str(out)]
 
 
-def bench_backends(backends: Iterable[str], *, device: str, out: Path,
-                   timeout_s: float) -> list[dict[str, Any]]:
-    """Bench each backend's quick set in a child process; one entry per backend with its
-    exit status, its ``bench.md`` and, when it did not run, the reason."""
-    entries = []
+def bench_backends(backends: Iterable[str], *, device: str, out: Path, timeout_s: float
+                   ) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Bench each backend into ``out/bench/<name>``: the folders holding a fresh
+    ``bench.json`` (exit 0 or 1: gates judged), and (name, reason) of the backends that
+    could not be benchmarked (exit 2, e.g. multi-process backends, or a time-out)."""
+    folders, not_run = [], []
     for name in backends:
         folder = out / "bench" / name
-        (folder / "bench.md").unlink(missing_ok=True)
+        (folder / "bench.json").unlink(missing_ok=True)
         print(f"bench {name}: started", flush=True)
         try:
             proc = subprocess.run(bench_command(name, device, folder), stderr=subprocess.PIPE,
                                   text=True, timeout=timeout_s, check=False)
-            status, reason = proc.returncode, proc.stderr.strip().splitlines()[-1:] or [""]
-            reason = reason[0]
         except subprocess.TimeoutExpired:
-            status, reason = -1, f"no result after {timeout_s:g} s; the run was stopped"
-        markdown = (folder / "bench.md").read_text(encoding="utf-8") \
-            if status in (0, 1) and (folder / "bench.md").exists() else ""
-        entries.append({"backend": name, "exit_status": status, "markdown": markdown,
-                        "reason": reason if not markdown else ""})
-        print(f"bench {name}: exit {status}", flush=True)
-    return entries
-
-
-def render_section(entries: Iterable[Mapping[str, Any]]) -> str:
-    """``## Performance``: per backend its verdict, then its bench tables one level down."""
-    blocks = []
-    for entry in entries:
-        status = entry["exit_status"]
-        head = f"### {entry['backend']}: " + STATUS_TEXT.get(status, "not benchmarked")
-        if not entry["markdown"]:
-            blocks.append(f"{head}\n\n{entry['reason'] or f'exit status {status}'}")
+            not_run.append((name, f"no result after {timeout_s:g} s; the run was stopped"))
             continue
-        body = entry["markdown"].split("\n", 1)[1].strip()  # without its own title
-        blocks.append(f"{head}\n\n" + re.sub(r"^(#+) ", r"\1## ", body, flags=re.MULTILINE))
-    if not blocks:
-        return ""
-    return ("## Performance\n\nEach backend's quick bench set (`embedspec bench --scenarios "
-            "quick`): times against torch.nn, torch.compile and eager, measured in one run; "
-            "see docs/performance.md.\n\n" + "\n\n".join(blocks))
+        print(f"bench {name}: exit {proc.returncode}", flush=True)
+        if proc.returncode in (0, 1) and (folder / "bench.json").exists():
+            folders.append(folder)
+        else:
+            last = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+            not_run.append((name, last[0]))
+    return folders, not_run

@@ -1,4 +1,4 @@
-"""The process groups of a :class:`~embedspec.conformance.case.World`, seen from one worker.
+"""The process groups of a :class:`~embedspec.conformance.checks.case.World`, seen from one worker.
 
 A world of ``size`` model-parallel ranks times ``dp_size`` replicas runs on
 processes ``0 .. size * dp_size - 1`` of the worker group, process
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from embedspec.backends.contract import BuildContext
-from embedspec.conformance.case import World
+from embedspec.conformance.checks.case import World
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ class Ready:
 
 @dataclass(frozen=True)
 class RunCase:
-    """Run ``case`` (a pickled :class:`~embedspec.conformance.case.Case`).
+    """Run ``case`` (a pickled :class:`~embedspec.conformance.checks.case.Case`).
 
     ``rng_state`` is the driver's CPU generator state at the time of the call (the
     bytes of ``torch.random.get_rng_state()``): each rank starts the case from it,
@@ -85,7 +85,7 @@ class RunCase:
 
 @dataclass(frozen=True)
 class Done:
-    """The worker's :class:`~embedspec.conformance.case.RankOutcome` for case ``seq``;
+    """The worker's :class:`~embedspec.conformance.checks.case.RankOutcome` for case ``seq``;
     None when the worker lies outside the case's world (it only took part in
     creating the world's process groups)."""
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, Listener, wait
 
 import torch
-from embedspec.conformance.case import Case, RankOutcome, World
+from embedspec.conformance.checks.case import Case, RankOutcome, World
 from embedspec.conformance.distributed.messages import (
     Done,
     Fatal,

@@ -1,9 +1,9 @@
 """The runner of multi-process backends: persistent worker pools, driven from here.
 
-:class:`PoolRunner` runs each :class:`~embedspec.conformance.case.Case` on every
+:class:`PoolRunner` runs each :class:`~embedspec.conformance.checks.case.Case` on every
 process of its world and returns the outcomes in process order. Hypothesis, the
 reference and every comparison stay in the driver (this process); workers only
-build the backend's layer and run the case (:func:`embedspec.conformance.case.execute`).
+build the backend's layer and run the case (:func:`embedspec.conformance.checks.case.execute`).
 
 Local worlds (the default). One pool of ``world.nprocs`` worker processes per
 world, spawned on first use and kept for the whole run, so each worker imports
@@ -38,7 +38,7 @@ import time
 import weakref
 from pathlib import Path
 
-from embedspec.conformance.case import Case, RankOutcome, World
+from embedspec.conformance.checks.case import Case, RankOutcome, World
 from embedspec.conformance.distributed.messages import AUTHKEY_ENV, Setup, parse_address
 from embedspec.conformance.distributed.pool import Acceptor, WorkerFailure, WorkerPool
 from embedspec.conformance.distributed.processes import (
@@ -72,6 +72,25 @@ def parse_external(text: str) -> tuple[str, int, int]:
     return host, port, 0
 
 
+#: The largest world a local pool starts by default.
+DEFAULT_MAX_NPROCS = 8
+
+
+def fits(world: World, *, device: str = "cpu", external: tuple[str, int, int] | None = None,
+         max_nprocs: int = DEFAULT_MAX_NPROCS) -> bool:
+    """Whether a pool runner with these options can run ``world``: an external world of
+    ``NPROCS`` processes runs worlds up to that size (any, for ``NPROCS = 0``); a local
+    pool up to ``max_nprocs`` processes, and on CUDA one GPU per process."""
+    if external:
+        nprocs = external[2]
+        return nprocs == 0 or world.nprocs <= nprocs
+    if device == "cuda":
+        import torch
+
+        return world.nprocs <= min(max_nprocs, torch.cuda.device_count())
+    return world.nprocs <= max_nprocs
+
+
 class PoolRunner:
     """Runs the cases of multi-process backend ``backend_spec`` (a registry name or
     ``"package.module:attr"``, loaded in every worker).
@@ -85,7 +104,8 @@ class PoolRunner:
 
     def __init__(self, backend_spec: str, *, timeout_s: float = 120.0,
                  startup_timeout_s: float = 300.0, device: str = "cpu",
-                 external: str | None = None, max_nprocs: int = 8, threads: int = 1) -> None:
+                 external: str | None = None, max_nprocs: int = DEFAULT_MAX_NPROCS,
+                 threads: int = 1) -> None:
         if not isinstance(backend_spec, str) or not backend_spec:
             raise ValueError(f"backend_spec must be a backend name or 'package.module:attr', "
                              f"got {backend_spec!r}")
@@ -126,14 +146,8 @@ class PoolRunner:
 
     def supports(self, world: World) -> bool:
         """Whether this runner can run ``world``."""
-        if self.external:
-            nprocs = self.external[2]
-            return nprocs == 0 or world.nprocs <= nprocs
-        if self.device == "cuda":
-            import torch
-
-            return world.nprocs <= min(self.max_nprocs, torch.cuda.device_count())
-        return world.nprocs <= self.max_nprocs
+        return fits(world, device=self.device, external=self.external,
+                    max_nprocs=self.max_nprocs)
 
     def run(self, case: Case) -> list[RankOutcome]:
         """Every process's :class:`RankOutcome` of ``case``, in process order.

@@ -11,7 +11,7 @@ it is, receives its :class:`~.messages.Setup`, joins the ``torch.distributed``
 process group (a ``FileStore`` for local pools; ``env://``, i.e.
 ``MASTER_ADDR``/``MASTER_PORT``/``RANK``/``WORLD_SIZE``, under ``torchrun``),
 loads the backend and then runs every case it receives with
-:func:`embedspec.conformance.case.execute`, as the process ``proc`` of the
+:func:`embedspec.conformance.checks.execute.execute`, as the process ``proc`` of the
 case's world, until told to shut down.
 
 The worker never outlives its driver or its launcher: it exits when the driver's
@@ -128,7 +128,7 @@ class Worker:
 
     def run(self, message: RunCase) -> Done:
         import torch
-        from embedspec.conformance.case import execute
+        from embedspec.conformance.checks.execute import execute
         from embedspec.conformance.distributed.groups import world_groups
 
         case = pickle.loads(message.case)

@@ -4,17 +4,28 @@ Each cell counts the outcomes of one backend's tests of one (family, feature):
 passed, failed, error, unsupported, expected failure (xfailed), expected failure
 that passed (xpassed) and skipped. A backend whose run crashed or timed out keeps
 the counts of the tests that finished; the rows holding tests that never finished
-are marked "crash" or "timeout" with the number of tests left.
+are marked "crash" or "timeout" with the number of tests left. Each cell also keeps its
+counts per dtype, its skipped and unsupported tests (with their reasons) and its
+verdict (:mod:`embedspec.conformance.report.verdicts`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from embedspec.backends.contract import FEATURES
-from embedspec.conformance.results import OUTCOMES, UNEXPECTED_OUTCOMES, RunResults, TestResult
+from embedspec.conformance.report.verdicts import divergence_ids, verdict
+from embedspec.conformance.session.results import (
+    OUTCOMES,
+    UNEXPECTED_OUTCOMES,
+    RunResults,
+    TestResult,
+)
+
+if TYPE_CHECKING:
+    from embedspec.conformance.report.history import History
 
 RunStatus = Literal["ok", "crash", "timeout"]
 #: The row of tests whose spec marker is missing.
@@ -44,18 +55,36 @@ class BackendRun:
 class Cell:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     #: "ok", or the column's "crash"/"timeout" when some of this row's tests never finished
-    status: str = "ok"
+    run_status: str = "ok"
     #: tests of this row that never finished (crash/timeout)
     pending: int = 0
     failing: list[TestResult] = field(default_factory=list)
     expected: list[TestResult] = field(default_factory=list)
+    #: the unsupported and skipped tests, whose messages are the reasons
+    skips: list[TestResult] = field(default_factory=list)
+    #: dtype -> outcome -> number of tests (outcomes that occur only)
+    by_dtype: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, result: TestResult) -> None:
         self.counts[result.outcome] += 1
+        per_dtype = self.by_dtype.setdefault(result.dtype, {})
+        per_dtype[result.outcome] = per_dtype.get(result.outcome, 0) + 1
         if result.outcome in UNEXPECTED_OUTCOMES:  # listed in the Failures section
             self.failing.append(result)
         elif result.outcome == "xfailed":
             self.expected.append(result)
+        elif result.outcome in ("unsupported", "skipped"):
+            self.skips.append(result)
+
+    @property
+    def verdict(self) -> str:
+        """One of :data:`~embedspec.conformance.report.verdicts.VERDICTS`."""
+        return verdict(self.counts, self.run_status)
+
+    @property
+    def divergences(self) -> list[str]:
+        """The divergence ids the reasons of the cell's expected failures name."""
+        return list(dict.fromkeys(d for r in self.expected for d in divergence_ids(r.message)))
 
 
 @dataclass
@@ -67,6 +96,9 @@ class Column:
     duration_s: float
     counts: dict[str, int]
     spec: str = ""
+    description: str = ""
+    #: the expectations file the run used, if any
+    expectations: str | None = None
     stale_expectations: list[str] = field(default_factory=list)
     #: the test running when the run crashed or timed out, if known
     running: str | None = None
@@ -78,7 +110,8 @@ class DivergenceCheck:
     """A documented departure of a backend from the spec, and the failures it explains.
 
     ``shown`` says whether the report shows it: some failing test of this backend lies
-    in its rows (and dtypes)."""
+    in its rows (and dtypes). ``named`` are its own witnesses: the expected failures
+    whose reason names this divergence's id."""
 
     backend: str
     id: str
@@ -87,6 +120,7 @@ class DivergenceCheck:
     rows: list[tuple[str, str]]
     dtypes: list[str]
     failing: list[str] = field(default_factory=list)
+    named: list[str] = field(default_factory=list)
 
     @property
     def shown(self) -> bool:
@@ -112,8 +146,14 @@ class Report:
     divergences: list[DivergenceCheck] = field(default_factory=list)
     #: per backend with documented divergences: its failing tests that none explains
     undocumented: dict[str, list[TestResult]] = field(default_factory=dict)
-    #: ``report --bench``: per backend its bench run (embedspec.conformance.bench.report_section)
-    performance: list[dict[str, Any]] = field(default_factory=list)
+    #: the commit of the embedspec checkout the run used, when it is one
+    git_commit: str | None = None
+    #: parsed ``bench.json`` of each benchmarked backend (``embedspec report --bench``)
+    bench: list[dict[str, Any]] = field(default_factory=list)
+    #: what changed since the previous run, from the output folder's history
+    history: History | None = None
+    #: ``report --bench``: (backend, reason) of each backend that could not be benchmarked
+    bench_not_run: list[tuple[str, str]] = field(default_factory=list)
 
     def cell(self, row: tuple[str, str], backend: str) -> Cell:
         return self.cells[row][backend]
@@ -122,7 +162,8 @@ class Report:
 def build_report(runs: Sequence[BackendRun], *, profile: str, seed: int, device: str,
                  versions: dict[str, str], machine: dict[str, object], tolerance: str | None,
                  generated: str, not_run: Iterable[tuple[str, str]] = (),
-                 divergences: Mapping[str, Sequence[Any]] | None = None) -> Report:
+                 divergences: Mapping[str, Sequence[Any]] | None = None,
+                 git_commit: str | None = None) -> Report:
     """Aggregate the runs; rows are every feature of FEATURES, in its order, then any
     other (family, feature) a result names.
 
@@ -149,6 +190,8 @@ def build_report(runs: Sequence[BackendRun], *, profile: str, seed: int, device:
             status=run.status, message=run.message, duration_s=run.duration_s,
             counts=results.counts() if results else dict.fromkeys(OUTCOMES, 0),
             spec=results.header.backend.get("spec", "") if results else "",
+            description=str(results.header.backend.get("description", "")) if results else "",
+            expectations=results.header.expectations if results else None,
             stale_expectations=list(results.stale_expectations) if results else [],
             running=results.running if results else None,
             output_tail=run.output_tail,
@@ -157,7 +200,7 @@ def build_report(runs: Sequence[BackendRun], *, profile: str, seed: int, device:
     return Report(profile=profile, seed=seed, device=device, versions=versions,
                   machine=machine, tolerance=tolerance, generated=generated, columns=columns,
                   rows=rows, cells=cells, not_run=list(not_run), divergences=checks,
-                  undocumented=undocumented)
+                  undocumented=undocumented, git_commit=git_commit)
 
 
 def _check_divergences(runs: Sequence[BackendRun], divergences: Mapping[str, Sequence[Any]]
@@ -177,9 +220,12 @@ def _check_divergences(runs: Sequence[BackendRun], divergences: Mapping[str, Seq
             explaining = [check for check, d in zip(own, documented, strict=True)
                           if d.applies_to(result.family, result.feature, result.dtype)]
             # An expected failure whose reason names divergences is explained by those alone.
-            named = [check for check in explaining if check.id in result.message.split()]
-            if result.outcome == "xfailed" and named:
+            ids = divergence_ids(result.message) if result.outcome == "xfailed" else []
+            named = [check for check in explaining if check.id in ids]
+            if named:
                 explaining = named
+            for check in named:
+                check.named.append(result.id)
             for check in explaining:
                 check.failing.append(result.id)
             if not explaining and result.outcome != "xfailed":  # an xfail has its reason
@@ -193,11 +239,11 @@ def _mark_unfinished(run: BackendRun, rows: list[tuple[str, str]],
     """Crash/timeout: the rows with unfinished tests; every row when nothing is known."""
     if run.results is None:
         for row in rows:
-            cells[row][run.name].status = run.status
+            cells[row][run.name].run_status = run.status
         return
     for ref in run.results.pending:
         cell = cells[_key(ref.family, ref.feature)][run.name]
-        cell.status = run.status
+        cell.run_status = run.status
         cell.pending += 1
 
 

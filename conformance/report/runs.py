@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from embedspec.conformance.report.model import BackendRun
-from embedspec.conformance.results import load_partial, load_results, partial_path
+from embedspec.conformance.session.results import load_partial, load_results, partial_path
 
 #: Seconds a stopped run gets to exit after SIGTERM before SIGKILL.
 GRACE_S = 10.0

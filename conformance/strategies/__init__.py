@@ -1,26 +1,39 @@
 """Hypothesis strategies of the conformance suite: one namespace for every test.
 
-Single-process families (this package's modules :mod:`.indices`, :mod:`.tensors`,
-:mod:`.configs`, re-exported here) and multi-rank families (:mod:`.parallel`, used as
-``strategies.parallel``). Tests label every draw::
+Whole cases: :mod:`.cases` for the single-process families, :mod:`.parallel` for the
+multi-rank ones (used as ``strategies.parallel``); their parts (:mod:`.configs`,
+:mod:`.indices`, :mod:`.tensors`) are re-exported here too. Tests label every draw::
 
-    config = data.draw(xs.embedding_configs(dtype), label="config")
+    case = data.draw(xs.embedding_cases(dtype, max_norm=True), label="case")
 """
 
+from .cases import (
+    INVALID_INDICES,
+    InvalidConfigCase,
+    binary_cases,
+    embedding_cases,
+    family_cases,
+    invalid_config_cases,
+    stable_cases,
+)
 from .configs import (
     BINARY_DIM,
+    CONFIG_RULES,
     CONFIG_STRATEGIES,
     MAX_NORMS,
     NORM_TYPES,
     SINGLE_PROCESS_FAMILIES,
     SMALL_DIM,
     SMALL_VOCAB,
+    ConfigRule,
     InvalidConfig,
     binary_configs,
     configs,
     embedding_configs,
     invalid_configs,
     padding_indices,
+    rule_breaking_configs,
+    rules_of,
     stable_configs,
 )
 from .indices import (
@@ -42,9 +55,11 @@ from .indices import (
 )
 from .tensors import (
     DTYPE_NAMES,
+    EXACT_NORM_ROWS,
     MODERATE_RANGES,
     ROW_SCALES,
     VALUE_RANGES,
+    exact_norm_rows,
     finite_values,
     float_tensors,
     grad_outputs,
@@ -57,11 +72,14 @@ from .tensors import (
 __all__ = [
     "BAD_INDEX_DTYPE_NAMES",
     "BINARY_DIM",
+    "CONFIG_RULES",
     "CONFIG_STRATEGIES",
     "DTYPE_NAMES",
+    "EXACT_NORM_ROWS",
     "ID_DISTRIBUTIONS",
     "INDEX_DTYPE_NAMES",
     "INDEX_LAYOUTS",
+    "INVALID_INDICES",
     "MAX_NORMS",
     "MODERATE_RANGES",
     "NON_CONTIGUOUS_LAYOUTS",
@@ -71,12 +89,18 @@ __all__ = [
     "SMALL_DIM",
     "SMALL_VOCAB",
     "VALUE_RANGES",
+    "ConfigRule",
     "IndexDraw",
     "InvalidConfig",
+    "InvalidConfigCase",
     "bad_dtype_index_tensors",
+    "binary_cases",
     "binary_configs",
     "configs",
+    "embedding_cases",
     "embedding_configs",
+    "exact_norm_rows",
+    "family_cases",
     "finite_values",
     "float_tensors",
     "grad_outputs",
@@ -86,10 +110,14 @@ __all__ = [
     "index_dtype",
     "index_shapes",
     "index_tensors",
+    "invalid_config_cases",
     "invalid_configs",
     "out_of_range_ids",
     "out_of_range_index_tensors",
     "padding_indices",
+    "rule_breaking_configs",
+    "rules_of",
+    "stable_cases",
     "stable_configs",
     "states",
     "tables",

@@ -7,15 +7,19 @@ test tagged with one feature exercises only that feature (a backend declaring
 ``True`` (always on, with a drawn value), ``False`` (off) or ``None`` (drawn: on or off);
 ``max_norm`` also takes a float (on, with that value).
 
-Invalid configurations (:func:`invalid_configs`) come with the argument that the
-``ValueError`` must name (S0.5).
+Invalid configurations break one validation rule of :data:`CONFIG_RULES`
+(:func:`rule_breaking_configs`, or any rule: :func:`invalid_configs`) and come with the
+argument that the ``ValueError`` must name (S0.5).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
+import torch
 from embedspec.reference.configs import (
     BinaryConfig,
     EmbeddingConfig,
@@ -137,51 +141,96 @@ class InvalidConfig(NamedTuple):
     problem: str
 
 
-def _bad_padding(rows: int) -> st.SearchStrategy:
-    out_of_range = st.one_of(st.just(rows), st.integers(rows, rows + 100),
-                             st.just(-rows - 1), st.integers(-rows - 100, -rows - 1))
-    not_integer = st.sampled_from((1.5, "0", True, 0.0))
-    return st.one_of(out_of_range.map(lambda p: (p, "out of [-V, V-1]")),
-                     not_integer.map(lambda p: (p, "not an integer")))
+Breaker = Callable[[st.DrawFn, LayerConfig], tuple[str, dict[str, Any]]]
 
 
-_BAD_MAX_NORMS = st.sampled_from((-1.0, -1e-3, -math.inf, math.inf, math.nan))
-_BAD_NORM_TYPES = st.sampled_from((0.0, -1.0, -math.inf, math.nan))
-_BAD_SIZES = st.one_of(st.integers(-5, -1), st.just(2.5))
+@dataclass(frozen=True)
+class ConfigRule:
+    """One validation rule of the spec (S0.5, S1.1, S1.2, S1.4, S5): the families that
+    have it and how to break it: ``breaker(draw, good_config)`` returns the argument the
+    ``ValueError`` must name and the changes that make ``good_config`` break the rule
+    (and only that rule)."""
+
+    name: str
+    rule: str
+    families: tuple[str, ...]
+    breaker: Breaker
+
+
+def _one_of(argument: str, values: Sequence[Any], **also: Any) -> Breaker:
+    def breaker(draw: st.DrawFn, config: LayerConfig) -> tuple[str, dict[str, Any]]:
+        return argument, {argument: draw(st.sampled_from(values)), **also}
+    return breaker
+
+
+def _padding_out_of_range(draw: st.DrawFn, config: LayerConfig) -> tuple[str, dict[str, Any]]:
+    rows = config.num_embeddings
+    value = draw(st.one_of(st.just(rows), st.integers(rows, rows + 100), st.just(-rows - 1),
+                           st.integers(-rows - 100, -rows - 1)))
+    return "padding_idx", {"padding_idx": value}
+
+
+def _size(values: Sequence[Any]) -> Breaker:
+    def breaker(draw: st.DrawFn, config: LayerConfig) -> tuple[str, dict[str, Any]]:
+        argument = draw(st.sampled_from(("num_embeddings", "embedding_dim")))
+        return argument, {argument: draw(st.sampled_from(values))}
+    return breaker
+
+
+def _flag_not_bool(draw: st.DrawFn, config: LayerConfig) -> tuple[str, dict[str, Any]]:
+    argument = draw(st.sampled_from(("sparse", "scale_grad_by_freq")))
+    return argument, {argument: draw(st.sampled_from((1, 0, "yes", None)))}
+
+
+ALL = ("embedding", "stable", "binary")
+LOOKUP = ("embedding", "stable")
+
+#: Every validation rule of the single-process families, by name: one conformance test
+#: each, so that a backend breaking one rule fails that rule's test alone.
+CONFIG_RULES: Mapping[str, ConfigRule] = {r.name: r for r in (
+    ConfigRule("padding_idx_range", "S1.1", ALL, _padding_out_of_range),
+    ConfigRule("padding_idx_type", "S1.1", ALL, _one_of("padding_idx", (1.5, "0", 0.0))),
+    ConfigRule("padding_idx_bool", "S1.1", ALL, _one_of("padding_idx", (True, False))),
+    ConfigRule("size_negative", "S0.5", ALL, _size((-1, -2, -5))),
+    ConfigRule("size_type", "S0.5", ALL, _size((2.5, "3", True))),
+    ConfigRule("dtype_not_float", "S0.5", ALL,
+               _one_of("dtype", (torch.int64, torch.int32, torch.bool, "float32"))),
+    ConfigRule("max_norm_negative", "S1.2", LOOKUP,
+               _one_of("max_norm", (-1.0, -1e-3, -math.inf))),
+    ConfigRule("max_norm_not_finite", "S1.2", LOOKUP, _one_of("max_norm", (math.inf, math.nan))),
+    ConfigRule("norm_type_not_positive", "S1.2", LOOKUP,
+               _one_of("norm_type", (0.0, -1.0, -math.inf), max_norm=1.0)),
+    ConfigRule("norm_type_nan", "S1.2", LOOKUP, _one_of("norm_type", (math.nan,), max_norm=1.0)),
+    ConfigRule("sparse_with_scale_grad_by_freq", "S1.4", LOOKUP,
+               _one_of("sparse", (True,), scale_grad_by_freq=True)),
+    ConfigRule("flag_not_bool", "S0.5", LOOKUP, _flag_not_bool),
+    ConfigRule("init_unknown", "S1.7", LOOKUP,
+               _one_of("init", ("uniform", "Normal", "", "xavier"))),
+    ConfigRule("centre_not_bool", "S5", ("binary",), _one_of("centre", (1, "yes", None))),
+)}
+
+
+def rules_of(family: str) -> list[ConfigRule]:
+    """The rules of :data:`CONFIG_RULES` that ``family`` has."""
+    return [r for r in CONFIG_RULES.values() if family in r.families]
+
+
+@st.composite
+def rule_breaking_configs(draw: st.DrawFn, family: str, rule: str,
+                          dtype: str = "float32") -> InvalidConfig:
+    """A configuration of ``family`` that breaks ``rule`` (a name of
+    :data:`CONFIG_RULES`) and no other."""
+    found = CONFIG_RULES[rule]
+    if family not in found.families:
+        raise ValueError(f"family {family!r} has no rule {rule!r}")
+    good = draw(configs(family, dtype))
+    argument, changes = found.breaker(draw, good)
+    problem = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+    return InvalidConfig(good.replace(**changes), argument, problem)
 
 
 @st.composite
 def invalid_configs(draw: st.DrawFn, family: str, dtype: str = "float32") -> InvalidConfig:
-    """A configuration of ``family`` with exactly one bad argument.
-
-    Every family: ``padding_idx`` out of ``[-V, V-1]`` or not an integer, a negative or
-    non-integer ``num_embeddings``/``embedding_dim``. Embedding and stable also: a
-    negative, infinite or NaN ``max_norm``, ``norm_type <= 0`` or NaN, ``sparse`` with
-    ``scale_grad_by_freq``. Binary also: a non-bool ``centre``.
-    """
-    good = draw(configs(family, dtype))
-    rows = good.num_embeddings
-    kinds = ["padding_idx", "num_embeddings", "embedding_dim"]
-    if family in ("embedding", "stable"):
-        kinds += ["max_norm", "norm_type", "sparse"]
-    if family == "binary":
-        kinds.append("centre")
-    kind = draw(st.sampled_from(kinds))
-    if kind == "padding_idx":
-        value, problem = draw(_bad_padding(rows))
-        return InvalidConfig(good.replace(padding_idx=value), "padding_idx", problem)
-    if kind in ("num_embeddings", "embedding_dim"):
-        value = draw(_BAD_SIZES)
-        return InvalidConfig(good.replace(**{kind: value}), kind, f"{kind}={value!r}")
-    if kind == "max_norm":
-        value = draw(_BAD_MAX_NORMS)
-        return InvalidConfig(good.replace(max_norm=value), "max_norm", f"max_norm={value!r}")
-    if kind == "norm_type":
-        value = draw(_BAD_NORM_TYPES)
-        return InvalidConfig(good.replace(max_norm=1.0, norm_type=value), "norm_type",
-                             f"norm_type={value!r}")
-    if kind == "sparse":
-        return InvalidConfig(good.replace(sparse=True, scale_grad_by_freq=True), "sparse",
-                             "sparse with scale_grad_by_freq")
-    value = draw(st.sampled_from((1, "yes", None)))
-    return InvalidConfig(good.replace(centre=value), "centre", f"centre={value!r}")
+    """A configuration of ``family`` breaking one of its rules of :data:`CONFIG_RULES`."""
+    rule = draw(st.sampled_from([r.name for r in rules_of(family)]))
+    return draw(rule_breaking_configs(family, rule, dtype))

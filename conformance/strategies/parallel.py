@@ -1,13 +1,14 @@
 """Hypothesis strategies for the multi-rank families: vocab_parallel and sharded.
 
-A multi-rank check draws, in this order: a world that the family and feature
-allow (:func:`worlds_for`, :func:`world_draws`), a configuration that fits that
-world's model-parallel size, one full table (the single draw every rank's shard is
-cut from), the per-process inputs and, for backward checks, the per-process output
-gradients. :func:`vocab_parallel_scenarios` and :func:`sharded_scenarios` draw all of
-it as a :class:`~embedspec.conformance.world_states.Scenario`.
+A multi-rank check draws, in this order: one of the worlds the plugin gave the test
+(:func:`world_draws`), a configuration that fits that world's model-parallel size, one
+full table (the single draw every rank's shard is cut from), the per-process inputs
+and, for backward checks, the per-process output gradients.
+:func:`vocab_parallel_cases` and :func:`sharded_cases` draw all of it as the
+:class:`~embedspec.conformance.checks.case.Case` every process runs (through a
+:class:`~embedspec.conformance.checks.states.Scenario`).
 
-Per-process data follows the process order of :class:`~embedspec.conformance.case.World`
+Per-process data follows the process order of :class:`~embedspec.conformance.checks.case.World`
 (``proc = dp_rank * world.size + rank``): the model-parallel ranks of one replica see
 the *same* indices (they compute one layer together); data-parallel replicas see
 *different* indices (each replica has its own batch). Output gradients are drawn per
@@ -24,9 +25,8 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-from embedspec.backends.contract import FEATURES
-from embedspec.conformance.case import Runner, World
-from embedspec.conformance.world_states import Scenario, output_widths
+from embedspec.conformance.checks.case import Case, World
+from embedspec.conformance.checks.states import Scenario, forward_case, output_widths
 from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
 from hypothesis import strategies as st
 
@@ -45,13 +45,14 @@ __all__ = [
     "invalid_vocab_parallel_configs",
     "process_grad_outputs",
     "process_inputs",
+    "sharded_cases",
     "sharded_configs",
     "sharded_scenarios",
     "uneven_even_configs",
+    "vocab_parallel_cases",
     "vocab_parallel_configs",
     "vocab_parallel_scenarios",
     "world_draws",
-    "worlds_for",
 ]
 
 #: ``padding_size`` values drawn for vocab-parallel layers (64 is upstream's default).
@@ -64,23 +65,8 @@ INPUT_KINDS: tuple[str, ...] = ("valid", "out_of_range", "bad_dtype")
 # Worlds
 
 
-def worlds_for(worlds: Sequence[World], runner: Runner, family: str, feature: str, *,
-               min_size: int = 1) -> tuple[World, ...]:
-    """The worlds of this run that ``family``/``feature`` may use and ``runner`` can run.
-
-    Data-parallel replicas (``dp_size > 1``) exist only for the sharded family's
-    ``data_parallel`` feature, which uses nothing else; every other check runs on
-    model-parallel worlds of at least ``min_size`` ranks.
-    """
-    if feature not in FEATURES.get(family, ()):
-        raise ValueError(f"unknown feature {feature!r} of family {family!r}")
-    wants_grid = family == "sharded" and feature == "data_parallel"
-    return tuple(w for w in worlds
-                 if (w.dp_size > 1) == wants_grid and w.size >= min_size and runner.supports(w))
-
-
 def world_draws(worlds: Sequence[World]) -> st.SearchStrategy[World]:
-    """One of ``worlds`` (filtered by :func:`worlds_for`), shrinking to the smallest."""
+    """One of ``worlds`` (those the plugin gave the test), shrinking to the smallest."""
     if not worlds:
         raise ValueError("no world to draw from")
     return st.sampled_from(sorted(worlds, key=lambda w: (w.nprocs, w.size)))
@@ -353,3 +339,15 @@ def sharded_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: str, *,
         scenario.grad_outputs = draw(process_grad_outputs(
             per_process, output_widths(config, world), dtype))
     return scenario
+
+
+def vocab_parallel_cases(worlds: Sequence[World], dtype: str,
+                         **options: object) -> st.SearchStrategy[Case]:
+    """The forward case of a :func:`vocab_parallel_scenarios` draw."""
+    return vocab_parallel_scenarios(worlds, dtype, **options).map(forward_case)
+
+
+def sharded_cases(worlds: Sequence[World], dtype: str,
+                  **options: object) -> st.SearchStrategy[Case]:
+    """The forward case of a :func:`sharded_scenarios` draw."""
+    return sharded_scenarios(worlds, dtype, **options).map(forward_case)

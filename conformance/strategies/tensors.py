@@ -16,11 +16,13 @@ Tables additionally scale each row by a drawn power of two from :data:`ROW_SCALE
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from embedspec.backends.contract import DTYPES
+from embedspec.conformance.checks.expected import state_layout
 from embedspec.reference.configs import LayerConfig
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -122,8 +124,6 @@ def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> di
     values of the layer's dtype (so that a float16 layer's float32 norm parameters do
     not overflow its float16 output).
     """
-    from embedspec.conformance.harness import state_layout
-
     state = {}
     for key, (shape, dtype) in state_layout(config).items():
         if key == "weight" and len(shape) == 2:
@@ -131,3 +131,25 @@ def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> di
         else:
             state[key] = draw(float_tensors(shape, config.dtype, values)).to(dtype)
     return state
+
+
+#: Rows whose norm is exact in every dtype, with that norm, per ``norm_type``.
+EXACT_NORM_ROWS: Mapping[float, tuple[tuple[float, float], float]] = {
+    1.0: ((1.0, -2.0), 3.0),
+    2.0: ((3.0, -4.0), 5.0),
+    math.inf: ((-5.0, 2.0), 5.0),
+}
+
+
+@st.composite
+def exact_norm_rows(draw: st.DrawFn, embedding_dim: int, dtype: torch.dtype,
+                    norm_type: float) -> tuple[torch.Tensor, float]:
+    """A row of ``embedding_dim >= 2`` columns whose ``norm_type``-norm is exact in every
+    dtype, and that norm: two scaled values of :data:`EXACT_NORM_ROWS` at drawn columns,
+    zeros elsewhere (for the strict ``norm > max_norm`` boundary of S1.2)."""
+    values, norm = EXACT_NORM_ROWS[norm_type]
+    scale = 2.0 ** draw(st.integers(-2, 2), label="power_of_two")
+    columns = draw(st.permutations(range(embedding_dim)), label="columns")
+    row = torch.zeros(embedding_dim, dtype=dtype)
+    row[list(columns[:2])] = torch.tensor(values, dtype=dtype) * scale
+    return row, norm * scale

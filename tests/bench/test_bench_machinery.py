@@ -119,16 +119,16 @@ def test_selecting_scenarios():
         catalogue.select("nope")
 
 
-def test_the_report_shows_each_backends_performance_section():
-    from embedspec.conformance.bench.report_section import render_section
+def test_the_report_shows_each_backends_performance_section(tmp_path, tiny_catalogue):
+    from embedspec.conformance.report.performance_data import load_bench_results
+    from embedspec.conformance.report.performance_markdown import performance_markdown
 
-    text = render_section([
-        {"backend": "eager", "exit_status": 0, "reason": "",
-         "markdown": "# embedspec bench: eager\n\nsettings\n\n| a |\n\n## Growth: x\n\nrows\n"},
-        {"backend": "distributed", "exit_status": 2, "markdown": "",
-         "reason": "embedspec bench: backend 'distributed' is multi-process"},
-    ])
+    _bench(tmp_path, "CorrectBackend", "--gates", _gates(tmp_path, dict(FORWARD_GATE,
+                                                                       threshold=1e-3)))
+    runs = load_bench_results([tmp_path / "out"])
+    text = performance_markdown(runs, [("distributed", "backend 'distributed' is "
+                                                       "multi-process")])
     assert text.startswith("## Performance")
-    assert "### eager: every gate holds" in text and "#### Growth: x" in text
-    assert "### distributed: not benchmarked\n\nembedspec bench: backend 'distributed'" in text
-    assert "# embedspec bench: eager" not in text
+    assert "### correct" in text and "| tiny/forward/16 " in text and "vs torch.nn" in text
+    assert "holds" in text
+    assert "### Not benchmarked\n\n- distributed: backend 'distributed' is multi-process" in text

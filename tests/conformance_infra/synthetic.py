@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from embedspec.conformance.report.model import BackendRun
-from embedspec.conformance.results import RunHeader, RunResults, TestRef, TestResult
+from embedspec.conformance.session.results import RunHeader, RunResults, TestRef, TestResult
 
 REPRO = "python -c 'import embedspec  # repro of max_norm'"
 
@@ -72,3 +74,17 @@ def timed_out_run() -> BackendRun:
     """slow: recorded nothing before its time limit."""
     return BackendRun("slow", "timeout", None, version="9.9",
                       message="no result after 5 s; the run was stopped", duration_s=5.0)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """A documented divergence, shaped like ``embedspec.backends.torch_nn.DIVERGENCES``."""
+
+    id: str
+    rule: str
+    description: str
+    rows: tuple[tuple[str, str], ...]
+    dtypes: tuple[str, ...] = ()
+
+    def applies_to(self, family: str, feature: str, dtype: str) -> bool:
+        return (family, feature) in self.rows and (not self.dtypes or dtype in self.dtypes)

@@ -95,6 +95,12 @@ def test_report_writes_markdown_and_json_and_prints_progress(tmp_path, monkeypat
     assert "| family" in md and "- gpu: needs CUDA" in md
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [c["backend"] for c in data["columns"]] == ["reference", "eager"]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'class="matrix"' in page
+    assert "first run recorded in history.jsonl" in page
+    assert cli.main(["report", "--profile", "quick", "--out", str(tmp_path / "out")]) == 0
+    assert len((tmp_path / "out" / "history.jsonl").read_text().splitlines()) == 2
+    assert "Nothing changed since the previous run" in (tmp_path / "out" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("argv", [["check"], ["report", "--profile", "nope"], []])
@@ -102,3 +108,32 @@ def test_bad_command_lines_are_usage_errors(argv):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     assert exit_.value.code == 2
+
+
+def test_every_backend_that_documents_divergences_publishes_them_to_the_report():
+    from embedspec.backends.divergences import Divergence
+    from embedspec.backends.eager import EagerBackend
+    from embedspec.backends.torch_nn import TorchNNBackend
+
+    mine = Divergence("D-mine", "S0.2", "bool ids are accepted", (("embedding", "errors"),))
+
+    class ThirdParty(EagerBackend):
+        name = "thirdparty"
+
+        def divergences(self):
+            return (mine,)
+
+    class Broken(EagerBackend):
+        name = "broken"
+
+        def divergences(self):
+            raise RuntimeError("no list")
+
+    entries = [_Entry("thirdparty"), _Entry("torch_nn"), _Entry("eager"), _Entry("broken")]
+    for entry, backend in zip(entries, (ThirdParty(), TorchNNBackend(), EagerBackend(),
+                                        Broken()), strict=True):
+        entry.backend = backend
+    published = cli.documented_divergences(entries)
+    assert published["thirdparty"] == (mine,)
+    assert "D-index-dtype" in {d.id for d in published["torch_nn"]}
+    assert set(published) == {"thirdparty", "torch_nn"}

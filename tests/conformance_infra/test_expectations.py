@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from embedspec.conformance.expectations import (
+from embedspec.conformance.session.expectations import (
     Expectation,
     Expectations,
     ExpectationsError,

@@ -28,8 +28,10 @@ class ToyBackend(Backend):
         return Availability.yes()
 
     def capabilities(self):
-        return Capabilities.declare({"embedding": {
-            "features": ["forward", "padding_idx"], "dtypes": ["float32", "float64"]}})
+        return Capabilities.declare({
+            "embedding": {"features": ["forward", "padding_idx"],
+                          "dtypes": ["float32", "float64"]},
+            "sharded": {"features": ["forward", "even_partition", "data_parallel"]}})
 
     def build(self, config, context):
         return torch.nn.Embedding(config.num_embeddings, config.embedding_dim,
@@ -43,7 +45,7 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from embedspec.conformance.case import Case, World
+from embedspec.conformance.checks import Case, World
 from embedspec.reference.configs import EmbeddingConfig
 
 
@@ -92,10 +94,26 @@ def test_unknown_feature():
 
 
 @pytest.mark.spec("embedding", "forward")
-def test_fixtures(backend, backend_spec, profile, worlds, seed):
+def test_fixtures(backend, backend_spec, profile, worlds, seed, target):
     assert backend.name == "toy" and backend_spec == "toy_backend:ToyBackend"
     assert profile.name == "quick" and seed == int(os.environ["SEED"])
     assert worlds == (World(1),)
+    assert target.backend is backend and target.backend_spec == backend_spec
+
+
+@pytest.mark.spec("sharded", "forward")
+def test_one_rank_world(worlds):
+    assert worlds == (World(1),)
+
+
+@pytest.mark.spec("sharded", "even_partition", min_ranks=2)
+def test_needs_two_ranks(worlds):
+    raise AssertionError("must not run")
+
+
+@pytest.mark.spec("sharded", "data_parallel")
+def test_needs_a_grid(worlds):
+    raise AssertionError("must not run")
 '''
 
 PASSING = "suite/test_toy.py::test_known_failure_now_fixed"
@@ -144,7 +162,14 @@ def test_outcomes_results_json_and_summary(suite):
         "test_without_marker": "error",
         "test_unknown_feature": "error",
         "test_fixtures": "passed",
+        "test_one_rank_world": "passed",
+        "test_needs_two_ranks": "skipped",
+        "test_needs_a_grid": "skipped",
     }
+    assert outcomes["test_needs_two_ranks"]["message"] == (
+        "no world of this run fits sharded / even_partition with at least 2 ranks")
+    assert outcomes["test_needs_a_grid"]["message"] == (
+        "no world of this run fits sharded / data_parallel")
     gather16 = outcomes["test_gather[float16]"]
     assert (gather16["family"], gather16["feature"], gather16["dtype"], gather16["device"]) == (
         "embedding", "forward", "float16", "cpu")
@@ -153,6 +178,8 @@ def test_outcomes_results_json_and_summary(suite):
     assert failed["message"] == "AssertionError: padding row differs"
     assert failed["notes"] == ["REPRO SNIPPET"]
     assert "REPRO SNIPPET" in failed["failure"] and "second line" in failed["failure"]
+    assert "test_toy.py:" in failed["failure"]  # the test's own frame, without pytest's
+    assert "_pytest" not in failed["failure"] and "pluggy" not in failed["failure"]
     assert outcomes["test_known_failure"]["message"] == "known: padding rows"
     assert "spec(family, feature)" in outcomes["test_without_marker"]["message"]
     assert "unknown feature 'no_such_feature'" in outcomes["test_unknown_feature"]["message"]

@@ -86,7 +86,8 @@ def test_availability_that_raises(fakes):
 
 
 def test_builtins_are_registered_as_data():
-    assert set(BUILTIN_BACKENDS) == {"eager", "reference", "torch_nn", "distributed"}
+    assert set(BUILTIN_BACKENDS) == {"eager", "reference", "torch_nn", "distributed", "native",
+                                     "distributed-native"}
     regs = registrations()
     for name, spec in BUILTIN_BACKENDS.items():
         assert regs[name][0].spec == spec
@@ -138,7 +139,7 @@ def test_duplicate_names_are_an_error_naming_both_sources(tmp_path, monkeypatch)
 
 def test_discover_never_raises_and_lists_every_builtin():
     entries = discover()
-    assert [e.name for e in entries][:4] == list(BUILTIN_BACKENDS)
+    assert [e.name for e in entries][:len(BUILTIN_BACKENDS)] == list(BUILTIN_BACKENDS)
     for e in entries:
         assert e.available == (e.reason == "")
         if e.available:

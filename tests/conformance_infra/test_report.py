@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 from embedspec.backends.contract import FEATURES
 from embedspec.conformance.report import build_report, render_markdown, report_to_json
 from embedspec.conformance.report.markdown import (
     expected_anchor,
     failure_anchor,
+    skips_anchor,
     stopped_anchor,
 )
 from embedspec.conformance.report.model import UNMARKED
 
-from .synthetic import REPRO, crashed_run, ok_run, result, timed_out_run
-
-
-@dataclass(frozen=True)
-class _Divergence:
-    id: str
-    rule: str
-    description: str
-    rows: tuple[tuple[str, str], ...]
-    dtypes: tuple[str, ...] = ()
-
-    def applies_to(self, family: str, feature: str, dtype: str) -> bool:
-        return (family, feature) in self.rows and (not self.dtypes or dtype in self.dtypes)
-
+from .synthetic import REPRO, Divergence, crashed_run, ok_run, result, timed_out_run
 
 DIVERGENCES = {"eager": (
-    _Divergence("D-renorm-half", "S1.2", "renorm in float16 differs",
+    Divergence("D-renorm-half", "S1.2", "renorm in float16 differs",
                 (("embedding", "max_norm"),), ("float16",)),
-    _Divergence("D-never-seen", "S0.3", "ids wrap around", (("embedding", "errors"),)),
+    Divergence("D-never-seen", "S0.3", "ids wrap around", (("embedding", "errors"),)),
 )}
 
 
@@ -75,16 +62,16 @@ def test_cells_count_outcomes_per_family_and_feature():
 def test_crash_marks_the_rows_with_unfinished_tests_and_keeps_finished_counts():
     report = _report()
     cell = report.cell(("vocab_parallel", "forward"), "distributed")
-    assert cell.status == "crash"
+    assert cell.run_status == "crash"
     assert cell.counts["passed"] == 1 and cell.pending == 2
-    assert report.cell(("embedding", "forward"), "distributed").status == "ok"
+    assert report.cell(("embedding", "forward"), "distributed").run_status == "ok"
     column = report.columns[1]
     assert column.running == "test_vocab_parallel_forward.py::test_b"
 
 
 def test_timeout_without_results_marks_every_row():
     report = _report()
-    assert all(report.cell(row, "slow").status == "timeout" for row in report.rows)
+    assert all(report.cell(row, "slow").run_status == "timeout" for row in report.rows)
     assert report.columns[2].version == "9.9"
 
 
@@ -118,14 +105,16 @@ def _table_row(md: str, family: str, feature: str) -> list[str]:
 def test_markdown_table_cells_and_links():
     md = render_markdown(_report())
     eager, distributed, slow = _table_row(md, "embedding", "max_norm")
-    assert eager == f"1 ✓, [1 ✗](#{failure_anchor('eager', ('embedding', 'max_norm'))})"
+    assert eager == (f"1 ✓ (float32), [1 ✗ (float16)]"
+                     f"(#{failure_anchor('eager', ('embedding', 'max_norm'))})")
     assert distributed == "·"
     assert slow == f"[**timeout**](#{stopped_anchor('slow')})"
     assert _table_row(md, "embedding", "sparse")[0] == (
         f"[1 xfail](#{expected_anchor('eager', ('embedding', 'sparse'))})")
     assert _table_row(md, "embedding", "errors")[0] == (
         f"[1 xpass](#{failure_anchor('eager', ('embedding', 'errors'))})")
-    assert _table_row(md, "binary", "packed")[0] == "1 unsup"
+    assert _table_row(md, "binary", "packed")[0] == (
+        f"[1 unsup](#{skips_anchor('eager', ('binary', 'packed'))})")
     assert _table_row(md, "vocab_parallel", "forward")[1] == (
         f"1 ✓, [**crash**](#{stopped_anchor('distributed')}) (2 not run)")
 
@@ -169,7 +158,7 @@ def test_documented_divergences_are_checked_against_the_failures():
     md = render_markdown(report)
     section = md.split("## Documented divergences", 1)[1].split("\n## ", 1)[0]
     assert _table_row(section, "D-renorm-half", "S1.2")[:2] == [
-        "embedding / max_norm (float16)", "yes: 1 failing tests in its rows"]
+        "embedding / max_norm (float16)", "yes: 1 failing test in its rows"]
     assert _table_row(section, "D-never-seen", "S0.3")[1] == "no"
     link = failure_anchor("eager", ("binary", "forward"))
     assert f"- [`test_b.py::test_new`](#{link}): AssertionError: new" in section
@@ -192,7 +181,7 @@ def test_report_without_failures_has_no_failure_sections():
 def test_json_holds_the_same_model():
     report = _report()
     data = json.loads(json.dumps(report_to_json(report)))
-    assert data["format"] == "embedspec-report/1"
+    assert data["format"] == "embedspec-report/2" and data["schema_version"] == 2
     assert data["profile"] == "quick" and data["seed"] == 7
     assert data["tolerance"] == "TOLERANCE POLICY TEXT"
     assert [c["backend"] for c in data["columns"]] == ["eager", "distributed", "slow"]
@@ -202,14 +191,15 @@ def test_json_holds_the_same_model():
     max_norm = cells[("embedding", "max_norm", "eager")]
     assert max_norm["counts"]["failed"] == 1
     assert max_norm["failing"][0]["notes"] == [REPRO]
-    assert cells[("vocab_parallel", "forward", "distributed")]["status"] == "crash"
+    crashed = cells[("vocab_parallel", "forward", "distributed")]
+    assert (crashed["status"], crashed["run_status"]) == ("stopped", "crash")
     assert cells[("vocab_parallel", "forward", "distributed")]["pending"] == 2
 
 
 def test_an_expected_failure_is_explained_by_the_divergences_its_reason_names():
     both = (("embedding", "errors"),)
-    divergences = {"eager": (_Divergence("D-a", "S0.2", "a", both),
-                             _Divergence("D-b", "S0.3", "b", both))}
+    divergences = {"eager": (Divergence("D-a", "S0.2", "a", both),
+                             Divergence("D-b", "S0.3", "b", both))}
     run = ok_run()
     run.results.tests += [
         result("test_common.py::test_dtype", "embedding", "errors", "xfailed",

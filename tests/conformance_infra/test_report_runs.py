@@ -16,7 +16,8 @@ from .synthetic import header
 
 WRITE_EVENTS = """
 import os, signal, subprocess, sys, time
-from embedspec.conformance.results import ResultsWriter, RunHeader, RunResults, TestRef, TestResult
+from embedspec.conformance.session.results import (ResultsWriter, RunHeader, RunResults,
+                                                 TestRef, TestResult)
 path = sys.argv[1]
 writer = ResultsWriter(path)
 head = RunHeader(**{header!r})

@@ -7,8 +7,7 @@ import math
 
 import pytest
 import torch
-from embedspec.conformance.assertions import (
-    assert_close_accumulated,
+from embedspec.conformance.checks.assertions import (
     assert_error,
     assert_exact,
     assert_no_error,
@@ -18,10 +17,11 @@ from embedspec.conformance.assertions import (
     assert_state_unchanged,
     assert_within,
     assert_zero_where,
-    error_class,
 )
-from embedspec.conformance.case import ErrorInfo, RankOutcome
-from embedspec.conformance.tolerance import EXACT_ZERO, Bound
+from embedspec.conformance.checks.case import ErrorInfo, RankOutcome
+from embedspec.conformance.checks.tolerance import Bound
+
+EXACT_ZERO = Bound()
 
 FLOATS = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
@@ -99,7 +99,7 @@ def test_exact_works_for_integer_tensors():
                      torch.tensor([1, 2], dtype=torch.uint8))
 
 
-# -- assert_within / assert_close_accumulated --------------------------------------------------
+# -- assert_within ---------------------------------------------------------------------------------
 
 
 def test_within_passes_inside_and_fails_outside_the_bound():
@@ -122,8 +122,8 @@ def test_zero_magnitude_requires_exact_zero():
         assert_within(torch.tensor([1e-30]), torch.tensor([0.0]), EXACT_ZERO)
     assert_within(torch.tensor([-0.0]), torch.tensor([0.0]), EXACT_ZERO)
     with pytest.raises(AssertionError):
-        assert_close_accumulated(torch.tensor([1e-45]), torch.tensor([0.0]), terms=5,
-                                 magnitude=0.0, dtype=torch.float32)
+        assert_within(torch.tensor([1e-45]), torch.tensor([0.0]),
+                      Bound.of(5, 0.0, torch.float32))
 
 
 def test_within_matches_non_finite_values_exactly():
@@ -138,13 +138,13 @@ def test_within_matches_non_finite_values_exactly():
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_close_accumulated_bound_scales_with_terms_and_magnitude(dtype):
+def test_accumulation_bound_scales_with_terms_and_magnitude(dtype):
     eps = torch.finfo(dtype).eps
     expected = torch.tensor([100.0], dtype=dtype)
     off = expected + 100.0 * eps * 3
-    assert_close_accumulated(off, expected, terms=2, magnitude=100.0, dtype=dtype)
+    assert_within(off, expected, Bound.of(2, 100.0, dtype))
     with pytest.raises(AssertionError):
-        assert_close_accumulated(off, expected, terms=1, magnitude=10.0, dtype=dtype)
+        assert_within(off, expected, Bound.of(1, 10.0, dtype))
 
 
 def test_within_needs_matching_meta():
@@ -252,11 +252,3 @@ def test_no_error_reports_the_backend_error():
     assert_no_error(RankOutcome())
     with pytest.raises(AssertionError, match="the backend raised KeyError: 'weight'"):
         assert_no_error(_failed(KeyError, "'weight'"))
-
-
-def test_error_class_resolves_builtins_only():
-    assert error_class("IndexError") is IndexError
-    with pytest.raises(ValueError):
-        error_class("NotAnError")
-    with pytest.raises(ValueError):
-        error_class("print")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 from embedspec.backends.reference_backend import ReferenceBackend
-from embedspec.conformance import harness
+from embedspec.conformance import checks
 from embedspec.conformance import strategies as xs
-from embedspec.conformance.case import Case, World
-from embedspec.conformance.repro import NOTE_HEADER, reporting, repro_snippet
+from embedspec.conformance.checks.case import Case, World
+from embedspec.conformance.checks.repro import NOTE_HEADER, reporting, repro_snippet
 from embedspec.reference.configs import BinaryConfig, EmbeddingConfig, StableEmbeddingConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,14 +58,14 @@ def _small_case() -> Case:
                                      [2.0, 2.0, 2.0]])}
     indices = torch.tensor([[3, 1], [1, 0], [2, 2]], dtype=torch.int32).t()
     grad = torch.arange(18.0).reshape(2, 3, 3) / 7
-    return harness.make_case(config, state, indices, grad)
+    return Case(config, states=[state], inputs=[indices], grad_outputs=[grad])
 
 
 def test_a_failing_snippet_reproduces_in_a_fresh_interpreter():
-    target = harness.local_target(OffByOneBackend(), spec=OFF_BY_ONE_SPEC)
     case = _small_case()
-    with pytest.raises(AssertionError) as info:
-        harness.check_against_reference(target, case)
+    with checks.target_for(OffByOneBackend(), spec=OFF_BY_ONE_SPEC) as target, \
+            pytest.raises(AssertionError) as info:
+        checks.check(target, case)
     snippet = _snippet_of(info.value)
     assert "as_strided" in snippet, "the transposed indices keep their strides"
     result = _run(snippet)
@@ -76,14 +76,14 @@ def test_a_failing_snippet_reproduces_in_a_fresh_interpreter():
 
 def test_a_snippet_reproduces_when_executed_in_process(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))  # the snippet names this module's backend
-    target = harness.local_target(OffByOneBackend(), spec=OFF_BY_ONE_SPEC)
     config = StableEmbeddingConfig(num_embeddings=3, embedding_dim=2, dtype=torch.bfloat16)
     state = {"weight": torch.tensor([[1.0, 2.0], [0.5, -0.5], [3.0, 3.0]],
                                     dtype=torch.bfloat16),
              "norm.weight": torch.tensor([1.0, 2.0]), "norm.bias": torch.tensor([0.0, -1.0])}
-    case = harness.make_case(config, state, torch.tensor(2))
-    with pytest.raises(AssertionError) as info:
-        harness.check_against_reference(target, case)
+    case = Case(config, states=[state], inputs=[torch.tensor(2)])
+    with checks.target_for(OffByOneBackend(), spec=OFF_BY_ONE_SPEC) as target, \
+            pytest.raises(AssertionError) as info:
+        checks.check(target, case)
     with pytest.raises(AssertionError) as again:
         exec(_snippet_of(info.value), {"__name__": "repro"})
     assert str(again.value).splitlines()[0] == str(info.value).splitlines()[0]
@@ -100,20 +100,19 @@ def test_a_passing_snippet_runs_clean():
 def test_every_check_writes_a_runnable_call(check):
     """The snippet calls the check that failed with its options (a passing run)."""
     cases = {
-        "error": (harness.make_case(EmbeddingConfig(3, 2, padding_idx=7), action="build"),
-                  {"expected": ValueError, "mentions": "padding_idx"}),
-        "initialisation": (harness.make_case(EmbeddingConfig(64, 4, padding_idx=1,
-                                                             init="xavier_uniform"),
-                                             action="build"), {"seed": 3}),
-        "repeatable": (harness.make_case(BinaryConfig(3, 11, padding_idx=0),
-                                         {"weight": torch.randn(3, 11)},
-                                         torch.tensor([[0, 2], [1, 1]]), repeat=2), {}),
+        "error": (Case(EmbeddingConfig(3, 2, padding_idx=7), action="build"),
+                  {"error": ValueError, "mentions": "padding_idx"}),
+        "initialisation": (Case(EmbeddingConfig(64, 4, padding_idx=1, init="xavier_uniform"),
+                                action="build"), {"seed": 3}),
+        "repeatable": (Case(BinaryConfig(3, 11, padding_idx=0),
+                            states=[{"weight": torch.randn(3, 11)}],
+                            inputs=[torch.tensor([[0, 2], [1, 1]])], repeat=2), {}),
     }
     case, options = cases[check]
-    name = {"error": "check_error", "initialisation": "check_initialisation",
+    name = {"error": "check", "initialisation": "check_initialisation",
             "repeatable": "check_repeatable"}[check]
     snippet = repro_snippet(case, "reference", check=name, options=options)
-    assert f"harness.{name}(target, case" in snippet
+    assert f"checks.{name}(target, case" in snippet
     exec(snippet, {"__name__": "repro"})
 
 
@@ -124,7 +123,7 @@ def _evaluate(source: str, imports: set[str]):
 
 
 def _source_of(value):
-    from embedspec.conformance.repro import _Source
+    from embedspec.conformance.checks.repro import _Source
 
     src = _Source()
     return src.value(value), src.imports
@@ -173,7 +172,7 @@ def test_configs_with_special_values_round_trip():
     again = _evaluate(source, imports)
     assert again.max_norm == math.inf and math.isnan(again.norm_type)
     assert (again.init, again.dtype) == ("scaled_normal", torch.float16)
-    callable_init = EmbeddingConfig(3, 2, init=harness.fill_with_constant)
+    callable_init = EmbeddingConfig(3, 2, init=checks.fill_with_constant)
     source, imports = _source_of(callable_init)
     assert _evaluate(source, imports) == callable_init
 
@@ -189,7 +188,7 @@ def test_reporting_attaches_one_note_even_when_nested():
     with pytest.raises(AssertionError) as info, reporting(case, "eager"), \
             reporting(case, "eager"):
         raise AssertionError("boom")
-    assert _snippet_of(info.value).count("load_backend('eager')") == 1
+    assert _snippet_of(info.value).count("checks.target_for('eager'") == 1
 
 
 def test_reporting_never_hides_the_failure():
@@ -197,3 +196,18 @@ def test_reporting_never_hides_the_failure():
     with pytest.raises(AssertionError, match="boom") as info, reporting(case, "eager"):
         raise AssertionError("boom")
     assert any("no snippet" in n for n in info.value.__notes__)
+
+
+def test_a_world_snippet_reruns_every_process():
+    """A multi-process case's snippet writes every process's state and input and runs
+    the same check through the same target factory."""
+    from embedspec.reference.configs import ShardedConfig
+
+    config = ShardedConfig(num_embeddings=3, embedding_dim=4)
+    states = [{"weight": torch.ones(3, 2)}, {"weight": torch.zeros(3, 2)}]
+    inputs = [torch.tensor([0, 2]), torch.tensor([0, 2])]
+    case = Case(config, states=states, inputs=inputs, world=World(2))
+    snippet = repro_snippet(case, "distributed", options={"error": IndexError})
+    assert "state1 = " in snippet and "indices1 = " in snippet
+    assert "world=World(size=2, dp_size=1)" in snippet
+    assert "checks.check(target, case, error=IndexError)" in snippet

@@ -9,16 +9,17 @@ import math
 from collections import Counter
 from pathlib import Path
 
+import embedspec.conformance
 import pytest
 import torch
-from embedspec.conformance import harness
 from embedspec.conformance import strategies as xs
-from embedspec.conformance.case import Case
+from embedspec.conformance.checks.case import Case
+from embedspec.conformance.checks.expected import build_reference, state_layout
 from embedspec.reference.validation import normalize_padding_idx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CONFORMANCE_DIR = Path(harness.__file__).resolve().parent
+CONFORMANCE_DIR = Path(embedspec.conformance.__file__).resolve().parent
 FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -229,9 +230,9 @@ def test_states_match_the_reference_layout(family, data):
     dtype = data.draw(st.sampled_from(xs.DTYPE_NAMES), label="dtype")
     config = data.draw(xs.configs(family, dtype), label="config")
     state = data.draw(xs.states(config), label="state")
-    layout = harness.state_layout(config)
+    layout = state_layout(config)
     assert {k: (tuple(v.shape), v.dtype) for k, v in state.items()} == layout
-    harness.build_reference(config).load_state_dict(state)
+    build_reference(config).load_state_dict(state)
 
 
 # -- configurations -------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def test_valid_configs_build_in_the_reference(family, data):
     dtype = data.draw(st.sampled_from(xs.DTYPE_NAMES), label="dtype")
     config = data.draw(xs.configs(family, dtype), label="config")
     assert config.dtype == xs.torch_dtype(dtype)
-    harness.build_reference(config, device="meta")
+    build_reference(config, device="meta")
 
 
 @FAST
@@ -274,30 +275,31 @@ def test_sparse_with_frequency_scaling_is_refused_by_the_strategy():
         draw()
 
 
-@pytest.mark.parametrize("family", xs.SINGLE_PROCESS_FAMILIES)
+@pytest.mark.parametrize(("family", "rule"), [(f, r.name) for f in xs.SINGLE_PROCESS_FAMILIES
+                                             for r in xs.rules_of(f)])
 @FAST
 @given(data=st.data())
-def test_invalid_configs_fail_in_the_reference_naming_the_argument(family, data):
-    invalid = data.draw(xs.invalid_configs(family), label="invalid")
+def test_each_rule_breaking_config_fails_in_the_reference_naming_the_argument(family, rule,
+                                                                              data):
+    invalid = data.draw(xs.rule_breaking_configs(family, rule), label="invalid")
     with pytest.raises(ValueError, match=invalid.argument):
-        harness.build_reference(invalid.config)
+        build_reference(invalid.config)
 
 
-def test_invalid_configs_cover_every_argument():
-    seen = set()
+def test_every_family_has_the_shared_rules_and_its_own():
+    shared = {"padding_idx_range", "padding_idx_type", "padding_idx_bool", "size_negative",
+              "size_type", "dtype_not_float"}
+    for family in xs.SINGLE_PROCESS_FAMILIES:
+        assert shared <= {r.name for r in xs.rules_of(family)}, family
+    assert "centre_not_bool" in {r.name for r in xs.rules_of("binary")}
+    assert "max_norm_negative" not in {r.name for r in xs.rules_of("binary")}
 
-    @settings(max_examples=150, deadline=None, derandomize=True, database=None)
-    @given(st.sampled_from(xs.SINGLE_PROCESS_FAMILIES).flatmap(xs.invalid_configs))
-    def collect(invalid):
-        seen.add((invalid.config.family, invalid.argument))
 
-    collect()
-    for family in ("embedding", "stable"):
-        for argument in ("padding_idx", "num_embeddings", "embedding_dim", "max_norm",
-                         "norm_type", "sparse"):
-            assert (family, argument) in seen
-    for argument in ("padding_idx", "num_embeddings", "embedding_dim", "centre"):
-        assert ("binary", argument) in seen
+@FAST
+@given(data=st.data())
+def test_a_rule_the_family_lacks_is_an_error(data):
+    with pytest.raises(ValueError, match="has no rule"):
+        data.draw(xs.rule_breaking_configs("binary", "max_norm_negative"), label="invalid")
 
 
 # -- how conformance tests use the strategies --------------------------------------------------

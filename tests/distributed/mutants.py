@@ -16,22 +16,17 @@ import torch
 from embedspec.backends.distributed import DistributedBackend
 from embedspec.backends.distributed.sharded import DistributedShardedEmbedding
 from embedspec.backends.distributed.vocab_parallel import DistributedVocabParallelEmbedding
-from embedspec.reference.embedding_functional import RENORM_EPS
-from embedspec.reference.sharded_norm import full_norms
-from embedspec.reference.validation import check_index_dtype, check_indices
-from embedspec.reference.vocab_parallel_sizes import get_masked_input_and_mask
+from embedspec.backends.eager.kernels import full_row_norms, renorm_factors
+from embedspec.backends.support import check_ids, check_index_dtype
 
 
 class _SilentZeroVocabLayer(DistributedVocabParallelEmbedding):
     def forward(self, input_: torch.Tensor) -> torch.Tensor:
         if self.tp_size == 1:
-            check_indices(input_, self.num_embeddings, "input_")
+            check_ids(input_, self.num_embeddings, "input_")
         else:
             check_index_dtype(input_, "input_")
-        s = self.shard_indices
-        rows, not_mine = get_masked_input_and_mask(
-            input_, s.org_vocab_start_index, s.org_vocab_end_index, s.num_org_vocab_padding,
-            s.added_vocab_start_index, s.added_vocab_end_index)
+        rows, not_mine = self.shard.masked_rows(input_)
         local = self.kernels.lookup(rows, self.weight)
         return self.collectives.all_reduce_sum(local.masked_fill(not_mine.unsqueeze(-1), 0))
 
@@ -47,9 +42,8 @@ class _LocalNormShardedLayer(DistributedShardedEmbedding):
     def _renorm_(self, rows: torch.Tensor) -> None:
         p = self.norm_type
         terms = self.kernels.norm_terms(self.weight, rows, p)  # no reduction across ranks
-        norms = full_norms(terms, p).to(self.weight.dtype).to(torch.float64)
-        exceeds = norms > self.max_norm
-        factors = torch.full_like(norms[exceeds], self.max_norm).div_(norms[exceeds] + RENORM_EPS)
+        exceeds, factors = renorm_factors(full_row_norms(terms, p, self.weight.dtype),
+                                          self.max_norm)
         self.kernels.scale_rows_(self.weight, rows[exceeds], factors)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from embedspec.conformance.case import Case, World
+from embedspec.conformance.checks.case import Case, World
 from embedspec.conformance.distributed import PoolRunner
 from embedspec.reference.configs import ShardedConfig
 from embedspec.reference.partition import column_range, partition_sizes

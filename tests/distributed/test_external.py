@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-from embedspec.conformance.case import World
+from embedspec.conformance.checks.case import World
 from embedspec.conformance.distributed import PoolRunner, WorkerFailure
 from embedspec.conformance.distributed.messages import AUTHKEY_ENV
 from embedspec.conformance.distributed.processes import WORKER_MODULE, loopback_interface

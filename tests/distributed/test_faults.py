@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from embedspec.conformance.case import Case, World
+from embedspec.conformance.checks.case import Case, World
 from embedspec.conformance.distributed import PoolRunner, WorkerFailure
 from embedspec.reference import vocab_parallel as ref_vocab
 from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
@@ -127,7 +127,7 @@ def test_no_worker_remains_after_close() -> None:
 
 DRIVER = textwrap.dedent("""
     import sys, torch
-    from embedspec.conformance.case import Case, World
+    from embedspec.conformance.checks.case import Case, World
     from embedspec.conformance.distributed import PoolRunner
     from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
     runner = PoolRunner("distributed", timeout_s=60)

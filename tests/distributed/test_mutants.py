@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from embedspec.conformance.case import World
+from embedspec.conformance.checks.case import World
 from embedspec.conformance.distributed import PoolRunner
 from embedspec.reference.configs import ShardedConfig, VocabParallelConfig
 
@@ -39,7 +39,7 @@ def test_silent_zeroing_of_out_of_range_ids_is_caught(silent_zero: PoolRunner,
                                                       distributed_runner: PoolRunner) -> None:
     bad = torch.tensor([[1, 10], [-1, 3]])
     problems = checks.vocab_parallel(silent_zero, VOCAB, 2, bad)
-    assert problems and all("expected IndexError, got no error" in p for p in problems)
+    assert problems and "expected IndexError, but no error was raised" in problems[0]
     assert checks.vocab_parallel(distributed_runner, VOCAB, 2, bad) == []
     # The mutant is wrong only there: in-range ids and one rank pass the same check.
     assert checks.vocab_parallel(silent_zero, VOCAB, 2, torch.tensor([1, 9])) == []
@@ -50,8 +50,7 @@ def test_a_max_norm_of_the_local_shard_only_is_caught(local_norm: PoolRunner,
                                                       distributed_runner: PoolRunner) -> None:
     ids = [torch.tensor([[0, 4], [4, 7]])]
     problems = checks.sharded(local_norm, NORM, World(2), ids)
-    assert any("output differs" in p for p in problems)
-    assert any("stored shard after the forward differs" in p for p in problems)
+    assert problems and "stored table after the max_norm renorm" in problems[0]
     assert checks.sharded(distributed_runner, NORM, World(2), ids) == []
     assert checks.sharded(local_norm, NORM, World(1), ids) == []
     assert checks.sharded(local_norm, NORM.replace(max_norm=None), World(2), ids) == []

@@ -1,0 +1,203 @@
+"""Speed of the native backend against torch.nn and the eager backend: every ratio of the
+native backend's targets, measured in this one run and printed beside its target.
+
+Each measurement is a function returning rows; every timing is the median of interleaved
+repetitions (:func:`median_ms`), on 1 and 2 threads, float32, CPU. Ratios are
+baseline time / native time (higher is better) except the bandwidth row, which is the
+fraction of this machine's measured copy bandwidth the gather reaches.
+
+Run: ``python benchmarks/bench_native.py [--threads 1,2] [--repeats 15]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+
+import torch
+from embedspec.backends.contract import BuildContext
+from embedspec.backends.eager import EagerBackend
+from embedspec.backends.native import NativeBackend
+from embedspec.reference.configs import BinaryConfig, EmbeddingConfig, StableEmbeddingConfig
+from tabulate import tabulate
+from torch import nn
+
+SHAPES = {"32000x512": (32000, 512, (4, 512)), "gpt2": (50257, 768, (8, 1024)),
+          "32000x512-512ids": (32000, 512, (1, 512))}
+ZIPF_EXPONENT = 1.1
+REPEATS = 15
+Row = list
+
+
+def median_ms(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time in ms of each function, the functions interleaved per repetition."""
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for fn in functions.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def make_ids(rows: int, shape: tuple[int, ...], distribution: str) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    count = int(torch.tensor(shape).prod())
+    if distribution == "uniform":
+        return torch.randint(0, rows, shape, generator=generator)
+    weights = torch.arange(1, rows + 1, dtype=torch.float64).pow_(-ZIPF_EXPONENT)
+    return torch.multinomial(weights, count, replacement=True, generator=generator).view(shape)
+
+
+def build(config, backend=NativeBackend) -> nn.Module:
+    return backend().build(config, BuildContext())
+
+
+def torch_embedding(layer: nn.Module, **options) -> nn.Embedding:
+    reference = nn.Embedding(layer.num_embeddings, layer.embedding_dim, **options)
+    with torch.no_grad():
+        reference.weight.copy_(layer.weight)
+    return reference
+
+
+def row(name: str, threads: int, native: float, baseline: float, target: float,
+        note: str = "") -> Row:
+    ratio = baseline / native
+    return [name, threads, f"{native:.3f}", f"{baseline:.3f}", f"{ratio:.2f}x",
+            f">= {target}x", "yes" if ratio >= target else "NO", note]
+
+
+def forward_vs_torch(threads: int, repeats: int) -> list[Row]:
+    """Forward (autograd on) against torch.nn.Embedding: >= 1.0x, >= 1.3x at <= 512 ids."""
+    rows = []
+    for label, (vocab, dim, shape) in SHAPES.items():
+        layer = build(EmbeddingConfig(num_embeddings=vocab, embedding_dim=dim))
+        reference = torch_embedding(layer)
+        target = 1.3 if int(torch.tensor(shape).prod()) <= 512 else 1.0
+        for distribution in ("uniform", "zipf"):
+            ids = make_ids(vocab, shape, distribution)
+            t = median_ms({"native": partial(layer, ids), "torch": partial(reference, ids)},
+                          repeats)
+            rows.append(row(f"forward {label} {distribution}", threads, t["native"],
+                            t["torch"], target))
+    return rows
+
+
+def forward_bandwidth(threads: int, repeats: int) -> list[Row]:
+    """The gather into a preallocated output against a plain copy of as many bytes
+    (read + write, >= 64 MB moved): >= 0.8 of the copy bandwidth."""
+    vocab, dim, shape = 50257, 768, (16, 1024)
+    weight = torch.randn(vocab, dim)
+    ids = make_ids(vocab, shape, "uniform")
+    out = torch.empty(ids.numel(), dim)
+    source, target = torch.randn(ids.numel(), dim), torch.empty(ids.numel(), dim)
+    moved = 2 * out.nbytes
+    t = median_ms({"native": lambda: torch.ops.embedspec.lookup_out(weight, ids, out),
+                   "copy": lambda: target.copy_(source)}, repeats)
+    native_gbs, copy_gbs = moved / t["native"] / 1e6, moved / t["copy"] / 1e6
+    fraction = native_gbs / copy_gbs
+    return [[f"forward into out, {moved / 1e6:.0f} MB moved", threads, f"{t['native']:.3f}",
+             f"{t['copy']:.3f}", f"{fraction:.2f} of copy", ">= 0.8",
+             "yes" if fraction >= 0.8 else "NO",
+             f"{native_gbs:.1f} GB/s vs copy {copy_gbs:.1f} GB/s"]]
+
+
+def dense_backward(threads: int, repeats: int) -> list[Row]:
+    """The dense weight gradient against torch's (aten.embedding_dense_backward): >= 3x;
+    the first-touch floor of a fresh (V, D) gradient printed beside."""
+    rows = []
+    for label, (vocab, dim, shape) in list(SHAPES.items())[:2]:
+        for distribution in ("uniform", "zipf"):
+            ids = make_ids(vocab, shape, distribution)
+            grad = torch.randn(*shape, dim)
+            preallocated = torch.empty(vocab, dim)
+            arguments = (grad, ids, vocab, -1, False)
+            t = median_ms({
+                "native": partial(torch.ops.embedspec.dense_backward, *arguments),
+                "torch": partial(torch.ops.aten.embedding_dense_backward, *arguments),
+                "zeros": partial(torch.zeros, vocab, dim),
+                "zero_": preallocated.zero_,
+            }, repeats)
+            rows.append(row(f"dense backward {label} {distribution}", threads, t["native"],
+                            t["torch"], 3.0, f"floor: torch.zeros {t['zeros']:.1f} ms, "
+                            f"zero_() {t['zero_']:.1f} ms"))
+    return rows
+
+
+def max_norm_forward(threads: int, repeats: int) -> list[Row]:
+    """Forward with max_norm against torch.nn.Embedding(max_norm=...): >= 10x."""
+    rows = []
+    for label, (vocab, dim, shape) in list(SHAPES.items())[:2]:
+        layer = build(EmbeddingConfig(num_embeddings=vocab, embedding_dim=dim, max_norm=1.0))
+        reference = torch_embedding(layer, max_norm=1.0)
+        ids = make_ids(vocab, shape, "zipf")
+        t = median_ms({"native": partial(layer, ids), "torch": partial(reference, ids)},
+                      max(3, repeats // 3))
+        rows.append(row(f"max_norm forward {label} zipf", threads, t["native"], t["torch"], 10.0,
+                        "steady state: the rows are renormalised by the warm-up"))
+    return rows
+
+
+def binary_packed_forward(threads: int, repeats: int) -> list[Row]:
+    """forward_packed (pack the table, look ids up) against the eager backend's: >= 5x."""
+    config = BinaryConfig(num_embeddings=32000, embedding_dim=512)
+    native = build(config)
+    eager = build(config, EagerBackend)
+    eager.load_state_dict(native.state_dict())
+    ids = make_ids(32000, (4, 512), "uniform")
+    t = median_ms({"native": lambda: native.forward_packed(ids),
+                   "eager": lambda: eager.forward_packed(ids)}, max(3, repeats // 3))
+    return [row("binary packed forward 32000x512", threads, t["native"], t["eager"], 5.0,
+                "baseline: eager backend")]
+
+
+def stable_train_step(threads: int, repeats: int) -> list[Row]:
+    """Stable forward + backward against torch.nn.Embedding + torch.nn.LayerNorm: >= 1.5x."""
+    vocab, dim, shape = SHAPES["32000x512"]
+    native = build(StableEmbeddingConfig(num_embeddings=vocab, embedding_dim=dim))
+    embedding, norm = torch_embedding(native), nn.LayerNorm(dim)
+    ids = make_ids(vocab, shape, "zipf")
+    grad = torch.randn(*shape, dim)
+
+    def native_step() -> None:
+        native.zero_grad(set_to_none=True)
+        native(ids).backward(grad)
+
+    def torch_step() -> None:
+        embedding.zero_grad(set_to_none=True)
+        norm.zero_grad(set_to_none=True)
+        norm(embedding(ids)).backward(grad)
+
+    t = median_ms({"native": native_step, "torch": torch_step}, repeats)
+    return [row("stable fwd+bwd 32000x512 zipf", threads, t["native"], t["torch"], 1.5)]
+
+
+MEASUREMENTS = (forward_vs_torch, forward_bandwidth, dense_backward, max_norm_forward,
+                binary_packed_forward, stable_train_step)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    NativeBackend().availability()
+    table = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        torch.set_num_threads(threads)
+        for measure in MEASUREMENTS:
+            table.extend(measure(threads, args.repeats))
+            print(tabulate(table[-1:], tablefmt="plain"), flush=True)
+    print()
+    print(tabulate(table, headers=["measurement", "threads", "native ms", "baseline ms",
+                                   "ratio", "target", "met", "note"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The words every format of the report shares: what a cell counts (with the dtypes of
+each count), the reasons of its skips, the parts of a failure (the failing example,
+the repro snippet as a shell command, the diagnostic notes), and the note that
+explains a column's unsupported and skipped tests."""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+from dataclasses import dataclass, field
+
+from embedspec.conformance.report.model import Cell, Column, DivergenceCheck, Report
+from embedspec.conformance.report.verdicts import MARKS, dtypes_by_outcome, plural
+from embedspec.conformance.session.results import TestResult
+
+#: The order a cell's counts are written in.
+COUNT_ORDER = ("passed", "failed", "error", "xpassed", "xfailed", "unsupported", "skipped")
+OUTCOME_WORDS = {"passed": "passed", "failed": "failed", "error": "errored",
+                 "xpassed": "expected to fail but passed", "xfailed": "failed as expected",
+                 "unsupported": "unsupported", "skipped": "skipped"}
+REPRO_HEADER = "Reproduce with:"
+#: The most lines of a traceback the report shows (its end).
+MAX_FAILURE_LINES = 60
+#: How hypothesis's notes of the failing example begin (the test's arguments, its draws).
+EXAMPLE_HEADERS = ("Falsifying example", "Falsifying explicit example", "Failing test case",
+                   "Draw ")
+#: What the reference column's unsupported and skipped tests are.
+REFERENCE_NOTE = (
+    "The reference column is the spec itself, run in one process: it declares every "
+    "feature one process can exercise, and every test it runs must pass (a failure there "
+    "is a bug of the suite). Its unsupported tests are those of features that need "
+    "several processes (sharded / data_parallel), and its skipped tests those that need a "
+    "world of more than one rank; the distributed column runs them.")
+
+
+@dataclass(frozen=True)
+class Count:
+    outcome: str
+    n: int
+    #: the dtypes with tests of this outcome, when they are only some of the cell's
+    dtypes: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        dtypes = f" ({', '.join(self.dtypes)})" if self.dtypes else ""
+        return f"{self.n} {MARKS[self.outcome]}{dtypes}"
+
+
+def counts(cell: Cell) -> list[Count]:
+    """The cell's non-zero counts in :data:`COUNT_ORDER`, each with its dtypes when
+    they are only some of the cell's dtypes."""
+    by_outcome = dtypes_by_outcome(cell.by_dtype)
+    every = len(cell.by_dtype)
+    return [Count(o, cell.counts[o], dtypes if len(dtypes) < every else ())
+            for o in COUNT_ORDER if cell.counts.get(o)
+            for dtypes in [tuple(by_outcome.get(o, ()))]]
+
+
+def dtype_lines(cell: Cell) -> list[str]:
+    """``float16: 2 unsupported`` per dtype of the cell."""
+    lines = []
+    for dtype, outcomes in cell.by_dtype.items():
+        parts = [f"{n} {OUTCOME_WORDS[o]}" for o in COUNT_ORDER if (n := outcomes.get(o))]
+        lines.append(f"{dtype}: {', '.join(parts)}")
+    return lines
+
+
+def skip_reasons(cell: Cell) -> list[tuple[str, int]]:
+    """(reason, number of tests) of the cell's unsupported and skipped tests."""
+    return sorted(Counter(r.message or "(no reason given)" for r in cell.skips).items())
+
+
+@dataclass
+class FailureParts:
+    """A failing test's notes, sorted: hypothesis's failing example, the repro snippet
+    (Python source), and the other notes (the rules the outcome breaks)."""
+
+    example: str | None = None
+    repro: str | None = None
+    other: list[str] = field(default_factory=list)
+
+    @property
+    def command(self) -> str | None:
+        """The repro as a shell command: ``python -c '<snippet>'``."""
+        return None if self.repro is None else f"python -c {shlex.quote(self.repro)}"
+
+
+def failure_parts(notes: list[str]) -> FailureParts:
+    parts = FailureParts()
+    for note in notes:
+        text = note.strip()
+        if text.startswith(REPRO_HEADER) and parts.repro is None:
+            snippet = text[len(REPRO_HEADER):].strip("\n")
+            if snippet.strip() and not snippet.startswith(" (no snippet"):
+                parts.repro = snippet
+            else:
+                parts.other.append(text)
+        elif text.startswith(EXAMPLE_HEADERS):
+            parts.example = text if parts.example is None else f"{parts.example}\n{text}"
+        else:
+            parts.other.append(text)
+    return parts
+
+
+def column_note(column: Column) -> str:
+    """Why a column has unsupported or skipped tests, where the report knows."""
+    if column.backend == "reference" and (column.counts.get("unsupported")
+                                          or column.counts.get("skipped")):
+        return REFERENCE_NOTE
+    return ""
+
+
+def failing_summary(report: Report, backend: str) -> str:
+    """``1 failing test`` / ``3 failing tests`` of a backend's column."""
+    n = sum(len(report.cell(row, backend).failing) for row in report.rows)
+    return plural(n, "failing test")
+
+
+def divergence_where(check: DivergenceCheck) -> str:
+    """The rows (and dtypes) where a divergence shows."""
+    where = ", ".join(f"{family} / {feature}" for family, feature in check.rows)
+    return where + (f" ({', '.join(check.dtypes)})" if check.dtypes else "")
+
+
+def divergence_shown(check: DivergenceCheck) -> str:
+    return (f"yes: {plural(len(check.failing), 'failing test')} in its rows" if check.shown
+            else "no")
+
+
+def witnesses(report: Report, check: DivergenceCheck) -> list[tuple[str, list[str]]]:
+    """A divergence's own witnesses (tests whose expected-failure reason names it), each
+    with the other divergences of its backend that its reason names too."""
+    return [(test, [c.id for c in report.divergences
+                    if c.backend == check.backend and c.id != check.id and test in c.named])
+            for test in check.named]
+
+
+def traceback_tail(result: TestResult) -> str:
+    """The end of a failure's traceback, without the notes shown above it."""
+    return _tail(without_notes(result.failure, result.notes))
+
+
+def without_notes(failure: str, notes: list[str]) -> str:
+    """The failure text up to where the exception's notes (shown above it) begin."""
+    lines = failure.splitlines()
+    first = notes[0].strip().splitlines()[0] if notes and notes[0].strip() else None
+    if first is None:
+        return failure
+    for i, line in enumerate(lines):
+        if line.startswith("E") and line.rstrip().endswith(first):
+            return "\n".join(lines[:i])
+    return failure
+
+
+def _tail(text: str) -> str:
+    lines = text.rstrip().splitlines()
+    if len(lines) <= MAX_FAILURE_LINES:
+        return "\n".join(lines)
+    return "\n".join([f"... ({plural(len(lines) - MAX_FAILURE_LINES, 'line')} cut)",
+                      *lines[-MAX_FAILURE_LINES:]])

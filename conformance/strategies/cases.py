@@ -1,0 +1,105 @@
+"""Whole cases of the single-process families (embedding, stable, binary): a
+configuration, a state and, for a forward, an index tensor and an output gradient,
+drawn together as one :class:`~embedspec.conformance.checks.case.Case` of a
+one-process world. Multi-rank families draw theirs in :mod:`.parallel`.
+
+Every test body then reads::
+
+    check(target, data.draw(xs.embedding_cases(dtype, max_norm=True), label="case"))
+
+Keyword options of a case strategy are either the case's (``values``, ``indices``,
+``include_padding``, ``invalid_indices``, ``backward`` and any other
+:class:`~embedspec.conformance.checks.case.Case` field such as ``action``, ``repeat``,
+``write_output``) or the configuration's (everything else, passed to the family's
+configuration strategy of :mod:`.configs`: ``max_norm=True``, ``padding=True``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from embedspec.conformance.checks.case import Case
+from embedspec.conformance.checks.expected.common import padding_row
+from hypothesis import strategies as st
+
+from .configs import configs, rule_breaking_configs
+from .indices import bad_dtype_index_tensors, index_tensors, out_of_range_index_tensors
+from .tensors import grad_outputs_for, states
+
+
+def _python_lists(num_embeddings: int) -> st.SearchStrategy[list]:
+    return index_tensors(num_embeddings, layouts=("contiguous",)).map(lambda t: t.tolist())
+
+
+#: The invalid inputs a case may hold, by kind: an id outside ``[0, V)`` (S0.3), an
+#: index dtype other than int32/int64 or no tensor at all (S0.2).
+INVALID_INDICES = {"out_of_range": out_of_range_index_tensors,
+                   "bad_dtype": bad_dtype_index_tensors,
+                   "not_a_tensor": _python_lists}
+
+
+@st.composite
+def family_cases(draw: st.DrawFn, family: str, dtype: str = "float32", *,
+                 values: str = "moderate", indices: Mapping[str, Any] | None = None,
+                 include_padding: bool = False, invalid_indices: str | None = None,
+                 backward: bool = False, action: str = "forward",
+                 **options: Any) -> Case:
+    """A case of ``family`` in ``dtype``.
+
+    ``values``: the state's value range (:func:`.tensors.states`). ``indices``: options
+    of :func:`.indices.index_tensors` (layouts, distributions, ids to include);
+    ``include_padding``: the ids include the padding row; ``invalid_indices``: a kind of
+    :data:`INVALID_INDICES` instead. ``backward``: also an output gradient. ``action``
+    ``"packed"`` draws no indices. Other options: :class:`Case` fields if they name one,
+    else options of the configuration strategy.
+    """
+    fields = {k: options.pop(k) for k in list(options) if k in Case.__dataclass_fields__}
+    config = draw(configs(family, dtype, **options), label="config")
+    state = draw(states(config, values=values), label="state")
+    if action == "packed":
+        return Case(config=config, states=[state], action=action, **fields)
+    if invalid_indices is not None:
+        ids = draw(INVALID_INDICES[invalid_indices](config.num_embeddings), label="indices")
+    else:
+        index_options = dict(indices or {})
+        if include_padding:
+            index_options["include"] = [padding_row(config)]
+        ids = draw(index_tensors(config.num_embeddings, **index_options), label="indices")
+    grad = draw(grad_outputs_for(config, ids), label="grad_output") if backward else None
+    return Case(config=config, states=[state], inputs=[ids],
+                grad_outputs=None if grad is None else [grad], action=action, **fields)
+
+
+def embedding_cases(dtype: str = "float32", **options: Any) -> st.SearchStrategy[Case]:
+    """A case of the embedding family (S1); see :func:`family_cases`."""
+    return family_cases("embedding", dtype, **options)
+
+
+def stable_cases(dtype: str = "float32", **options: Any) -> st.SearchStrategy[Case]:
+    """A case of the stable family (S2); see :func:`family_cases`."""
+    return family_cases("stable", dtype, **options)
+
+
+def binary_cases(dtype: str = "float32", **options: Any) -> st.SearchStrategy[Case]:
+    """A case of the binary family (S5); see :func:`family_cases`."""
+    return family_cases("binary", dtype, **options)
+
+
+@dataclass(frozen=True)
+class InvalidConfigCase:
+    """A build of a configuration with one bad argument, and the argument's name, which
+    the ``ValueError`` must mention (S0.5)."""
+
+    case: Case
+    argument: str
+
+
+@st.composite
+def invalid_config_cases(draw: st.DrawFn, family: str, rule: str,
+                         dtype: str = "float32") -> InvalidConfigCase:
+    """A ``build`` case of ``family`` whose configuration breaks ``rule`` (a name of
+    :data:`.configs.CONFIG_RULES`)."""
+    invalid = draw(rule_breaking_configs(family, rule, dtype), label="invalid_config")
+    return InvalidConfigCase(Case(config=invalid.config, action="build"), invalid.argument)
