@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, conformance runs, the report and the benchmark.
+"""nox sessions: tests, lint, conformance runs, the report and the bench.
 
 Every install goes through constraints/cpu.txt so that torch resolves to the CPU build.
 Arguments after ``--`` are passed to the session's command, e.g.
@@ -75,11 +75,19 @@ def report(session: nox.Session) -> None:
     session.run("embedspec", "report", "--profile", "quick", *session.posargs)
 
 
+#: Prints the available single-process backends, for the bench session.
+_BENCHABLE = ("from embedspec.backends.registry import discover; print(' '.join(e.name for e in "
+              "discover() if e.available and not e.backend.multi_process))")
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The eager backend's benchmark."""
+    """``embedspec bench`` (quick set) on every available single-process backend."""
     install(session, "-e", ".")
-    session.run("python", "benchmarks/bench_eager.py", *session.posargs)
+    names = session.run("python", "-c", _BENCHABLE, silent=True).split()
+    for name in names:
+        session.run("embedspec", "bench", "--backend", name, "--scenarios", "quick",
+                    "--out", f"reports/bench/{name}", *session.posargs)
 
 
 @nox.session(name="bench-native")

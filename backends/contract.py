@@ -238,6 +238,12 @@ class Backend(abc.ABC):
         """The file listing this backend's known failures; None for the built-in location."""
         return None
 
+    @property
+    def gates_path(self) -> Path | None:
+        """The file of this backend's performance gates (``embedspec bench``), or None for
+        the built-in location (``conformance/gates/<name>.json``)."""
+        return None
+
     def divergences(self) -> Sequence[Any]:
         """The departures from the spec this backend documents
         (:class:`embedspec.backends.divergences.Divergence` objects): the report says

@@ -91,7 +91,14 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"seconds each backend may run (default: {DEFAULT_REPORT_TIMEOUT_S:g})")
     p.add_argument("--out", default=DEFAULT_REPORT_DIR, metavar="DIR",
                    help=f"output folder (default: {DEFAULT_REPORT_DIR}/)")
+    p.add_argument("--bench", action="store_true",
+                   help="add a performance section: each backend's quick bench set")
     p.set_defaults(command=cmd_report)
+
+    p = sub.add_parser("bench", help="time a backend against the baselines and judge its "
+                                     "performance gates")
+    _bench_arguments(p)
+    p.set_defaults(command=cmd_bench)
     return parser
 
 
@@ -175,6 +182,21 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     return argv + list(args.pytest_args)
 
 
+# -- bench ------------------------------------------------------------------------------
+
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    from embedspec.conformance.bench.command import add_arguments
+
+    add_arguments(p)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from embedspec.conformance.bench.command import main as bench_main
+
+    return bench_main(args)
+
+
 # -- report -----------------------------------------------------------------------------
 
 
@@ -204,6 +226,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         not_run=not_run, divergences=documented_divergences(selected),
         git_commit=project_commit(),
     )
+    if args.bench:
+        from embedspec.conformance.bench.report_section import bench_backends
+        from embedspec.conformance.report.performance_data import load_bench_results
+
+        folders, report.bench_not_run = bench_backends(
+            [e.name for e in selected], device=args.device, out=out, timeout_s=args.timeout)
+        report.bench = load_bench_results(folders)
     write_report(report, out)
     print(f"embedspec report: wrote {out / 'report.html'}, {out / 'report.md'} and "
           f"{out / 'report.json'}")

@@ -29,6 +29,7 @@ from embedspec.conformance.report.markdown_details import (
     stopped_section,
 )
 from embedspec.conformance.report.model import Cell, Report
+from embedspec.conformance.report.performance_markdown import performance_markdown
 from tabulate import tabulate
 
 LEGEND = (
@@ -67,6 +68,7 @@ def render_markdown(report: Report) -> str:
         "## Tolerance policy\n\n" + (report.tolerance or "(the tolerance policy is not "
                                      "available in this installation)"),
         divergences_section(report),
+        performance_markdown(report.bench, report.bench_not_run),
         failures_section(report),
         expected_section(report),
         skips_section(report),

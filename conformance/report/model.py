@@ -152,6 +152,8 @@ class Report:
     bench: list[dict[str, Any]] = field(default_factory=list)
     #: what changed since the previous run, from the output folder's history
     history: History | None = None
+    #: ``report --bench``: (backend, reason) of each backend that could not be benchmarked
+    bench_not_run: list[tuple[str, str]] = field(default_factory=list)
 
     def cell(self, row: tuple[str, str], backend: str) -> Cell:
         return self.cells[row][backend]
