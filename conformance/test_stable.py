@@ -115,3 +115,18 @@ def test_a_changed_default_dtype_changes_nothing(target, dtype, data):
     case = data.draw(xs.stable_cases(dtype, backward=True), label="case")
     case.default_dtype = torch.float64
     check(target, case)
+
+
+@pytest.mark.spec("stable", "init")
+@pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "trainable"])
+@given(data=st.data())
+def test_from_pretrained_uses_the_table_itself(target, freeze, data):
+    """S1.6, S2: ``from_pretrained(table)`` builds a stable layer on ``table`` itself
+    (padding row as given), with a fresh norm (weight 1, bias 0); frozen unless
+    ``freeze=False``."""
+    case = data.draw(xs.stable_cases(padding=None, backward=True, action="from_pretrained",
+                                     freeze=freeze), label="case")
+    state = case.states[0]
+    state["norm.weight"] = torch.ones_like(state["norm.weight"])
+    state["norm.bias"] = torch.zeros_like(state["norm.bias"])
+    check(target, case)

@@ -84,6 +84,12 @@ DIVERGENCES: tuple[Divergence, ...] = (
         (("embedding", "init"), ("stable", "init")),
     ),
     Divergence(
+        "D-stable-from-pretrained", "S1.6",
+        "StableEmbedding.from_pretrained raises TypeError: the inherited constructor call "
+        "passes _weight/_freeze, which bitsandbytes' __init__ does not take",
+        (("stable", "init"),),
+    ),
+    Divergence(
         "D-reset-normal", "S1.7",
         "reset_parameters() draws N(0, 1) whatever init scheme the table was drawn with",
         (("embedding", "init"),),

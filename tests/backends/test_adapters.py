@@ -430,6 +430,15 @@ def show_optimizer_hint(family: str) -> None:
     assert REFERENCE.build(config, CPU).optimizer_overrides == {"weight": {"optim_bits": 32}}
 
 
+def show_stable_from_pretrained(family: str) -> None:
+    table = torch.randn(6, 4)
+    adapter_class = type(TORCH_NN.build(_config(family), CPU))
+    with pytest.raises(TypeError, match="_weight"):
+        adapter_class.from_pretrained(table)
+    layer = type(REFERENCE.build(_config(family), CPU)).from_pretrained(table)
+    assert layer.weight.data_ptr() == table.data_ptr()
+
+
 def show_sparse_0d_padding(family: str) -> None:
     config = _config(family, sparse=True, padding_idx=1)
     reference, adapter = _pair(config, seed=4)
@@ -452,6 +461,7 @@ DEMONSTRATIONS: dict[str, Callable[[str], None]] = {
     "D-sparse-0d-padding": show_sparse_0d_padding,
     "D-reset-normal": show_reset_normal,
     "D-optimizer-hint": show_optimizer_hint,
+    "D-stable-from-pretrained": show_stable_from_pretrained,
 }
 
 DIVERGENCE_FAMILIES = sorted({(d.id, family) for d in DIVERGENCES for family, _ in d.rows})
