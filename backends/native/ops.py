@@ -1,10 +1,11 @@
 """The Python half of the ``embedspec`` operators: fake (meta) kernels for tracing and the
-autograd formulas, registered with ``torch.library`` once the compiled library is loaded.
+autograd formulas (except ``lookup``'s, which is C++), registered with ``torch.library``
+once the compiled library is loaded.
 
 The C++ library defines every operator's schema and its CPU kernel (``csrc/``); the CUDA
 kernels are registered by :mod:`.cuda`. The ``register_*`` helpers take an operator's
 qualified name, so variant operators with the same schema (the test suite's mutants) get
-the same fake kernel and autograd formula. ``padding_idx = -1`` means "no padding row" in
+the same fake kernel. ``padding_idx = -1`` means "no padding row" in
 every operator; the layers never pass a negative padding row otherwise.
 """
 
