@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common.h"
+#include "row_copy.h"
 
 namespace embedspec {
 
@@ -34,25 +35,31 @@ inline std::vector<int64_t> distinct_rows(const int64_t* ids, int64_t n, int64_t
   return rows;
 }
 
-// Sum of |w|^p over a row (max |w| for p = inf), in float64; p = 1 and p = 2 of contiguous
-// rows in four independent partial sums.
+// Sum over a contiguous row of a*a (Square) or |a| (else), in float64, in eight
+// independent partial sums (vectorisable without reassociation).
+template <bool Square, typename scalar_t>
+double contiguous_terms(const scalar_t* w, int64_t dim) {
+  double part[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  int64_t c = 0;
+  for (; c + 8 <= dim; c += 8) {
+    for (int k = 0; k < 8; ++k) {
+      const double a = static_cast<double>(w[c + k]);
+      part[k] += Square ? a * a : std::abs(a);
+    }
+  }
+  for (; c < dim; ++c) {
+    const double a = static_cast<double>(w[c]);
+    part[0] += Square ? a * a : std::abs(a);
+  }
+  return ((part[0] + part[1]) + (part[2] + part[3])) +
+         ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+// Sum of |w|^p over a row (max |w| for p = inf), in float64.
 template <typename scalar_t>
 double row_terms(const scalar_t* w, int64_t dim, int64_t stride, double p) {
-  if (stride == 1 && (p == 2.0 || p == 1.0)) {
-    double part[4] = {0.0, 0.0, 0.0, 0.0};
-    int64_t c = 0;
-    for (; c + 4 <= dim; c += 4) {
-      for (int k = 0; k < 4; ++k) {
-        const double a = static_cast<double>(w[c + k]);
-        part[k] += p == 2.0 ? a * a : std::abs(a);
-      }
-    }
-    for (; c < dim; ++c) {
-      const double a = static_cast<double>(w[c]);
-      part[0] += p == 2.0 ? a * a : std::abs(a);
-    }
-    return (part[0] + part[1]) + (part[2] + part[3]);
-  }
+  if (stride == 1 && p == 2.0) return contiguous_terms<true>(w, dim);
+  if (stride == 1 && p == 1.0) return contiguous_terms<false>(w, dim);
   double total = 0.0;
   for (int64_t c = 0; c < dim; ++c) {
     const double a = std::abs(static_cast<double>(w[c * stride]));
@@ -145,8 +152,14 @@ void renorm_rows(at::Tensor& weight, const at::Tensor& ids, double max_norm, dou
   EMBEDSPEC_DISPATCH_FLOATS(weight.scalar_type(), "embedspec_renorm", [&] {
     scalar_t* table = weight.mutable_data_ptr<scalar_t>();
     const int64_t count = static_cast<int64_t>(rows.size());
+    const int64_t span = dim * s1 * static_cast<int64_t>(sizeof(scalar_t));
+    const int64_t ahead = prefetch_distance(span);
     at::parallel_for(0, count, row_grain(dim, sizeof(scalar_t)), [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < std::min(e, b + ahead); ++k) {
+        prefetch_bytes(table + rows[k] * s0, span);
+      }
       for (int64_t k = b; k < e; ++k) {
+        if (k + ahead < e) prefetch_bytes(table + rows[k + ahead] * s0, span);
         scalar_t* w = table + rows[k] * s0;
         const double norm = norm_from_terms<scalar_t>(row_terms(w, dim, s1, p), p);
         if (norm > max_norm) {

@@ -14,7 +14,7 @@
 namespace embedspec {
 
 // Outputs of at least this many bytes are written with non-temporal stores.
-constexpr int64_t kStreamingBytes = int64_t{4} << 20;
+constexpr int64_t kStreamingBytes = int64_t{16} << 20;
 // How far ahead rows are prefetched, in bytes of rows.
 constexpr int64_t kPrefetchBytes = int64_t{48} << 10;
 
