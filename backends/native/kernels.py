@@ -57,7 +57,8 @@ def padding_arg(padding_idx: int | None) -> int:
 
 def checked_ids(input: object, weight: torch.Tensor, name: str = "input") -> torch.Tensor:
     """``input`` on the weight's device, once its dtype is int32/int64 (TypeError, S0.2)."""
-    return check_index_dtype(input, name).to(weight.device)
+    ids = check_index_dtype(input, name)
+    return ids if ids.device == weight.device else ids.to(weight.device)
 
 
 def renorm_(ops: NativeOps, weight: torch.Tensor, ids: torch.Tensor,

@@ -1,10 +1,11 @@
 """The Python half of the ``embedspec`` operators: fake (meta) kernels for tracing and the
-autograd formulas, registered with ``torch.library`` once the compiled library is loaded.
+autograd formulas (except ``lookup``'s, which is C++), registered with ``torch.library``
+once the compiled library is loaded.
 
 The C++ library defines every operator's schema and its CPU kernel (``csrc/``); the CUDA
 kernels are registered by :mod:`.cuda`. The ``register_*`` helpers take an operator's
 qualified name, so variant operators with the same schema (the test suite's mutants) get
-the same fake kernel and autograd formula. ``padding_idx = -1`` means "no padding row" in
+the same fake kernel. ``padding_idx = -1`` means "no padding row" in
 every operator; the layers never pass a negative padding row otherwise.
 """
 
@@ -38,26 +39,13 @@ def _weight_gradient(grad: torch.Tensor, ids: torch.Tensor, num_weights: int, di
 
 
 def register_lookup(qualname: str) -> None:
-    """``lookup(weight, ids, padding_idx, scale_grad_by_freq, sparse)``: fake kernel and the
-    section-1 backward."""
+    """``lookup(weight, ids, padding_idx, scale_grad_by_freq, sparse)``: the fake kernel. The
+    section-1 backward is the operator's C++ autograd kernel (``csrc/lookup_autograd.h``),
+    so a forward costs one dispatch."""
 
     @torch.library.register_fake(qualname)
     def _(weight, ids, padding_idx, scale_grad_by_freq, sparse):
         return weight.new_empty(_rows_shape(ids, weight.shape[1]))
-
-    def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
-        weight, ids, padding_idx, scale_grad_by_freq, sparse = inputs
-        ctx.save_for_backward(ids)
-        ctx.shape = weight.shape
-        ctx.options = (padding_idx, scale_grad_by_freq, sparse)
-
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
-        (ids,) = ctx.saved_tensors
-        num_weights, dim = ctx.shape
-        grad_weight = _weight_gradient(grad, ids, num_weights, dim, *ctx.options)
-        return grad_weight, None, None, None, None
-
-    torch.library.register_autograd(qualname, backward, setup_context=setup_context)
 
 
 def register_renorm(qualname: str) -> None:

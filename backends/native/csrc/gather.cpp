@@ -1,6 +1,7 @@
-// embedspec::lookup: the forward gather. Its backward (dense or sparse) is registered from
-// Python (torch.library.register_autograd) and runs the ops of backward.cpp.
+// embedspec::lookup: the forward gather, with its C++ autograd kernel (lookup_autograd.h)
+// whose backward runs the ops of backward.cpp.
 #include "gather.h"
+#include "lookup_autograd.h"
 
 namespace embedspec {
 namespace {
@@ -26,6 +27,10 @@ void lookup_out(const at::Tensor& weight, const at::Tensor& ids, at::Tensor out)
   });
 }
 
+struct LookupName {
+  static constexpr const char* qualname = "embedspec::lookup";
+};
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(embedspec, m) {
@@ -37,6 +42,10 @@ TORCH_LIBRARY_FRAGMENT(embedspec, m) {
 TORCH_LIBRARY_IMPL(embedspec, CPU, m) {
   m.impl("lookup", &lookup);
   m.impl("lookup_out", &lookup_out);
+}
+
+TORCH_LIBRARY_IMPL(embedspec, Autograd, m) {
+  m.impl("lookup", &lookup_autograd<LookupName>);
 }
 
 }  // namespace embedspec

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common.h"
+#include "row_copy.h"
 
 namespace embedspec {
 
@@ -13,18 +14,6 @@ struct ExactLookup {
   static int64_t row(int64_t id, int64_t /*rows*/) { return id; }
 };
 
-// Rows are fetched this many positions ahead, so a random row's first cache misses and
-// TLB walk overlap the copy of the rows before it.
-constexpr int64_t kPrefetchAhead = 4;
-
-template <typename scalar_t>
-inline void prefetch_row(const scalar_t* row, int64_t span) {
-  const char* bytes = reinterpret_cast<const char*>(row);
-  for (int64_t b = 0; b < span * static_cast<int64_t>(sizeof(scalar_t)); b += 64) {
-    __builtin_prefetch(bytes + b);
-  }
-}
-
 template <class Policy, typename scalar_t>
 void gather_rows(const at::Tensor& weight, const int64_t* ids, int64_t n, scalar_t* out) {
   const int64_t rows = weight.size(0);
@@ -33,19 +22,28 @@ void gather_rows(const at::Tensor& weight, const int64_t* ids, int64_t n, scalar
   const int64_t s0 = weight.stride(0);
   const int64_t s1 = weight.stride(1);
   const scalar_t* table = weight.const_data_ptr<scalar_t>();
+  const int64_t row_bytes = dim * static_cast<int64_t>(sizeof(scalar_t));
+  const int64_t ahead = prefetch_distance(row_bytes * s1);
+  const bool stream = s1 == 1 && can_stream(out, row_bytes, n * row_bytes);
   at::parallel_for(0, n, row_grain(dim, sizeof(scalar_t)), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < std::min(end, begin + ahead); ++i) {
+      prefetch_bytes(table + Policy::row(ids[i], rows) * s0, row_bytes * s1);
+    }
     for (int64_t i = begin; i < end; ++i) {
-      if (i + kPrefetchAhead < end) {
-        prefetch_row(table + Policy::row(ids[i + kPrefetchAhead], rows) * s0, dim * s1);
+      if (i + ahead < end) {
+        prefetch_bytes(table + Policy::row(ids[i + ahead], rows) * s0, row_bytes * s1);
       }
       const scalar_t* src = table + Policy::row(ids[i], rows) * s0;
       scalar_t* dst = out + i * dim;
-      if (s1 == 1) {
-        std::memcpy(dst, src, dim * sizeof(scalar_t));
+      if (stream) {
+        stream_copy(dst, src, row_bytes);
+      } else if (s1 == 1) {
+        std::memcpy(dst, src, row_bytes);
       } else {
         for (int64_t c = 0; c < dim; ++c) dst[c] = src[c * s1];
       }
     }
+    if (stream) stream_fence();
   });
 }
 

@@ -60,7 +60,9 @@ def test_compiled_layer_matches_eager(name: str) -> None:
     assert native_grads.keys() == eager_grads.keys()
     for key, grad in native_grads.items():
         torch.testing.assert_close(grad, eager_grads[key], rtol=1e-5, atol=1e-5, msg=key)
-    torch.testing.assert_close(native.weight, eager.weight, rtol=0, atol=0)
+    # renormalised rows agree within the S0.7 renorm bound: D + 3 rounding steps
+    renorm_rtol = (native.weight.shape[1] + 3) * torch.finfo(native.weight.dtype).eps
+    torch.testing.assert_close(native.weight, eager.weight, rtol=renorm_rtol, atol=0)
 
 
 def test_compiled_packed_forward_matches_eager() -> None:

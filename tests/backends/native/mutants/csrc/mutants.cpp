@@ -1,6 +1,7 @@
 // Deliberately wrong variants of native kernels, each breaking one rule of the spec. They
 // reuse the real kernels with a different policy, so each differs only in the rule it breaks.
 #include "gather.h"
+#include "lookup_autograd.h"
 #include "renorm.h"
 
 namespace embedspec {
@@ -53,6 +54,13 @@ void renorm_bfloat16_factor_(at::Tensor weight, const at::Tensor& ids, double ma
   renorm_rows<Bfloat16Factor>(weight, ids, max_norm, norm_type, rounding);
 }
 
+struct OffByOneName {
+  static constexpr const char* qualname = "embedspec_mutants::lookup_off_by_one";
+};
+struct IgnoringStridesName {
+  static constexpr const char* qualname = "embedspec_mutants::lookup_ignoring_strides";
+};
+
 }  // namespace
 
 TORCH_LIBRARY(embedspec_mutants, m) {
@@ -69,6 +77,11 @@ TORCH_LIBRARY_IMPL(embedspec_mutants, CPU, m) {
   m.impl("lookup_off_by_one", &lookup_off_by_one);
   m.impl("lookup_ignoring_strides", &lookup_ignoring_strides);
   m.impl("renorm_bfloat16_factor_", &renorm_bfloat16_factor_);
+}
+
+TORCH_LIBRARY_IMPL(embedspec_mutants, Autograd, m) {
+  m.impl("lookup_off_by_one", &lookup_autograd<OffByOneName>);
+  m.impl("lookup_ignoring_strides", &lookup_autograd<IgnoringStridesName>);
 }
 
 }  // namespace embedspec
