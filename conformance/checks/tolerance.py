@@ -28,7 +28,8 @@ Tolerances come from the operation, not only from the dtype:
   :data:`STATISTICAL_ALPHA` per test, on fixed seeds.
 
 The functions below state, per operation of the spec, which terms and magnitudes
-apply; the harness only picks the operation.
+apply; the expectation of each family (:mod:`~embedspec.conformance.checks.expected`) only
+picks the operation.
 """
 
 from __future__ import annotations
