@@ -31,12 +31,14 @@ def _error_info(exc: BaseException, during: str) -> ErrorInfo:
 
 def execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> RankOutcome:
     """Run ``case`` as process ``proc`` with ``backend``; never raises for the backend's errors."""
-    with _default_dtype(case.default_dtype):
+    with default_dtype(case.default_dtype):
         return _execute(backend, case, proc, context)
 
 
 @contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype | None) -> Iterator[None]:
+def default_dtype(dtype: torch.dtype | None) -> Iterator[None]:
+    """``torch``'s global default dtype set to ``dtype`` inside the block (no change for
+    None), restored afterwards."""
     if dtype is None:
         yield
         return

@@ -8,9 +8,8 @@ shows, while the reference follows the spec at the same point.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from embedspec.backends.torch_nn.divergences import (
     by_id,
     expected_at,
 )
+from embedspec.conformance.checks.execute import default_dtype
 from embedspec.reference.configs import (
     BinaryConfig,
     EmbeddingConfig,
@@ -273,16 +273,6 @@ def test_torch_nn_unknown_init_name() -> None:
 # follows the spec at the same point. ``family`` is each family the divergence's rows name.
 
 
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
 def _config(family: str, **kwargs: object) -> LayerConfig:
     return CONFIG_TYPES[family](num_embeddings=6, embedding_dim=4, **kwargs)
 
@@ -406,7 +396,7 @@ def show_stable_norm_dtype(family: str) -> None:
     assert 1e-12 < difference < 1e-5  # float32 rounding, far above float64's
     assert torch.equal(got, adapter.norm(reference.weight[ids].float()).double())
     # The cause is the global default dtype: built and run under float64, it agrees.
-    with _default_dtype(torch.float64):
+    with default_dtype(torch.float64):
         adapter64 = TORCH_NN.build(config, CPU)
         adapter64.load_state_dict(reference.state_dict())
         assert (adapter64(ids) - expected).abs().max().item() < 1e-12

@@ -127,7 +127,11 @@ def test_sharded_gradient_bound_is_the_rank_column_block():
     config = ShardedConfig(4, 5)
     bound = sharded_bound(config, 2, 1, torch.tensor([1, 1]), torch.ones(2, 5),
                           torch.float32)
-    assert bound.allowed((4, 2)).shape == (4, 2)  # rank 1 of 2 holds columns [3, 5)
+    full = sharded_bound(config.replace(gather_output=False), 2, 1, torch.tensor([1, 1]),
+                         torch.ones(2, 5), torch.float32)
+    # rank 1 of 2 holds columns [3, 5): the gathered layer's bound is those columns' only
+    assert all(p.magnitude.shape[-1] == 2 for p in bound.parts)
+    assert torch.equal(bound.allowed((4, 2)), full.allowed((4, 5))[:, 3:])
 
 
 def test_sharded_expectations_cover_owners_and_leave_replicas_open():
