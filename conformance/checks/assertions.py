@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from embedspec.conformance.checks.case import ErrorInfo, RankOutcome
+from embedspec.conformance.checks.roles import Role
 from embedspec.conformance.checks.tolerance import Bound
 
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
@@ -33,6 +34,16 @@ def _value(tensor: torch.Tensor, index: tuple[int, ...]) -> str:
 def _first(mask: torch.Tensor) -> tuple[int, ...]:
     flat = int(mask.reshape(-1).nonzero()[0, 0])
     return _index(flat, mask.shape)
+
+
+def _at(index: tuple[int, ...], role: Role | None) -> str:
+    """``index``, and the role of its element when ``role`` names one (a role that
+    fails names nothing: it must never hide the failure it explains)."""
+    try:
+        described = role(index) if role is not None else None
+    except Exception:
+        described = None
+    return f"{index} ({described})" if described else str(index)
 
 
 def _meta(tensor: torch.Tensor) -> str:
@@ -67,17 +78,19 @@ def _bits(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def assert_exact(actual: torch.Tensor, expected: torch.Tensor, *, what: str = "output") -> None:
+def assert_exact(actual: torch.Tensor, expected: torch.Tensor, *, what: str = "output",
+                 role: Role | None = None) -> None:
     """Bitwise equality (a gather, S0.7): same meta and the same bits in every element,
-    so ``-0.0`` differs from ``0.0`` and a NaN must carry the same payload."""
+    so ``-0.0`` differs from ``0.0`` and a NaN must carry the same payload. ``role``
+    names what the first differing element is (:mod:`.roles`)."""
     assert_same_meta(actual, expected, what=what)
     differs = _bits(actual) != _bits(expected)
     if not bool(differs.any()):
         return
     index = _first(differs)
     message = (f"{what}: {int(differs.sum())} of {differs.numel()} elements are not bitwise "
-               f"equal; first at index {index}: got {_value(actual, index)}, expected "
-               f"{_value(expected, index)}")
+               f"equal; first at index {_at(index, role)}: got {_value(actual, index)}, "
+               f"expected {_value(expected, index)}")
     if actual.is_floating_point():
         diff = (actual.double() - expected.double()).abs().nan_to_num(nan=float("inf"))
         message += f"; max |diff| {float(diff.max()):.6g}"
@@ -85,7 +98,7 @@ def assert_exact(actual: torch.Tensor, expected: torch.Tensor, *, what: str = "o
 
 
 def assert_within(actual: torch.Tensor, expected: torch.Tensor, bound: Bound, *,
-                  what: str = "output") -> None:
+                  what: str = "output", role: Role | None = None) -> None:
     """``|actual - expected| <= bound`` element by element, computed in float64.
 
     Non-finite expected values must be matched exactly (same infinity, NaN for NaN).
@@ -105,14 +118,15 @@ def assert_within(actual: torch.Tensor, expected: torch.Tensor, bound: Bound, *,
     max_diff = float(diff.nan_to_num(nan=float("inf")).max())
     raise AssertionError(
         f"{what}: {int(bad.sum())} of {bad.numel()} elements differ beyond the allowed bound; "
-        f"first at index {index}: got {_value(actual, index)}, expected "
+        f"first at index {_at(index, role)}: got {_value(actual, index)}, expected "
         f"{_value(expected, index)}, |diff| {float(diff[index]):.6g} > allowed "
         f"{float(limit[index]):.6g} ({bound.describe_at(index, a.shape)}); "
         f"max |diff| {max_diff:.6g}"
     )
 
 
-def assert_zero_where(actual: torch.Tensor, mask: torch.Tensor, *, what: str = "value") -> None:
+def assert_zero_where(actual: torch.Tensor, mask: torch.Tensor, *, what: str = "value",
+                      role: Role | None = None) -> None:
     """Every element of ``actual`` selected by ``mask`` (broadcast) is exactly zero."""
     actual = _require_tensor(actual, what)
     selected = mask.to(torch.bool).expand_as(actual)
@@ -121,13 +135,14 @@ def assert_zero_where(actual: torch.Tensor, mask: torch.Tensor, *, what: str = "
         index = _first(nonzero)
         raise AssertionError(
             f"{what}: {int(nonzero.sum())} elements that must be exactly zero are not; first "
-            f"at index {index}: got {_value(actual, index)}")
+            f"at index {_at(index, role)}: got {_value(actual, index)}")
 
 
 def assert_sparse_grad_equal(actual: torch.Tensor, expected: torch.Tensor, bound: Bound, *,
-                             what: str = "sparse gradient") -> None:
+                             what: str = "sparse gradient", role: Role | None = None) -> None:
     """Two sparse COO gradients equal after coalescing (S1.4): the same shape, dtype and
-    rows, and values within ``bound`` (a bound on the dense ``(V, D)`` gradient)."""
+    rows, and values within ``bound`` (a bound on the dense ``(V, D)`` gradient);
+    ``role`` is that of an element ``(row, column)`` of the dense gradient."""
     actual = _require_tensor(actual, what)
     if actual.layout != torch.sparse_coo:
         raise AssertionError(f"{what}: got a {actual.layout} tensor, expected torch.sparse_coo")
@@ -144,8 +159,10 @@ def assert_sparse_grad_equal(actual: torch.Tensor, expected: torch.Tensor, bound
             f"{what}: after coalescing, holds rows {a_rows}, expected {e_rows} "
             f"(missing {missing}, unexpected {extra})")
     rows = e.indices()[0]
+    dense_role = None if role is None else (
+        lambda index: role((e_rows[index[0]], *index[1:])) if index else None)
     assert_within(a.values(), e.values(), bound.rows(rows), what=f"{what} (values of rows "
-                  f"{e_rows})")
+                  f"{e_rows})", role=dense_role)
 
 
 def assert_state_unchanged(before: Mapping[str, torch.Tensor],
@@ -160,7 +177,7 @@ def assert_state_unchanged(before: Mapping[str, torch.Tensor],
 
 def assert_rows_unchanged_except(before: torch.Tensor, after: torch.Tensor,
                                  rows: Iterable[int] | torch.Tensor, *,
-                                 what: str = "weight") -> None:
+                                 what: str = "weight", role: Role | None = None) -> None:
     """Every row of a ``(V, D)`` table not in ``rows`` is bitwise unchanged."""
     assert_same_meta(after, before, what=what)
     keep = torch.ones(before.shape[0], dtype=torch.bool)
@@ -173,7 +190,8 @@ def assert_rows_unchanged_except(before: torch.Tensor, after: torch.Tensor,
         index = _first(differs)
         raise AssertionError(
             f"{what}: rows {changed} changed but only rows {sorted(allowed_rows.tolist())} may; "
-            f"first at index {index}: now {_value(after, index)}, was {_value(before, index)}")
+            f"first at index {_at(index, role)}: now {_value(after, index)}, was "
+            f"{_value(before, index)}")
 
 
 def _raised(error: ErrorInfo) -> str:

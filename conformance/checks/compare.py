@@ -6,7 +6,9 @@ In order: the error class (and the state left as loaded, S0.4), or no error; the
 dict's layout; the state after (bitwise, or within the renorm allowance); the output
 (meta, then exact, within its bound, or the backend's own stored rows); the gradients
 within their bounds; the packed table. Every failure names the process it happened on
-when the world has more than one.
+when the world has more than one, and what the spec says the first differing element
+is, where it says anything (:mod:`.roles`: the padding row, a vocab padding row, an id
+outside the rank's shard, a renormed row).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from embedspec.conformance.checks.assertions import (
 )
 from embedspec.conformance.checks.case import Case, RankOutcome, World
 from embedspec.conformance.checks.expected import Expected, Renorm, StoredRows
+from embedspec.conformance.checks.roles import Role, output_role, table_role
 from embedspec.conformance.checks.tolerance import Bound
 
 
@@ -37,7 +40,7 @@ def compare(case: Case, outcomes: Sequence[RankOutcome], expected: Sequence[Expe
                              f"returned {len(outcomes)} outcomes")
     for proc, (actual, want) in enumerate(zip(outcomes, expected, strict=True)):
         try:
-            compare_process(case, outcomes, actual, want)
+            compare_process(case, outcomes, actual, want, proc=proc)
         except AssertionError as exc:
             if world.nprocs > 1:
                 exc.add_note(f"at process {proc}: {where(proc, world)}")
@@ -52,8 +55,9 @@ def where(proc: int, world: World) -> str:
 
 
 def compare_process(case: Case, outcomes: Sequence[RankOutcome], actual: RankOutcome,
-                    want: Expected) -> None:
-    """One process's outcome against its expectation."""
+                    want: Expected, *, proc: int = 0) -> None:
+    """Process ``proc``'s outcome against its expectation; a differing element is named
+    with its role in the spec (:mod:`.roles`)."""
     if want.error is not None:
         compare_error(actual, want)
         return
@@ -61,11 +65,12 @@ def compare_process(case: Case, outcomes: Sequence[RankOutcome], actual: RankOut
     if want.state_layout is not None:
         compare_state_layout(actual.state_after, want.state_layout)
     if want.state_after is not None:
-        compare_state(case, actual.state_after, want)
+        compare_state(case, actual.state_after, want, proc=proc)
     if want.output is not None:
-        compare_output(case, outcomes, actual, want)
+        compare_output(case, outcomes, actual, want, proc=proc)
     if want.grads is not None:
-        compare_grads(actual.grads, want.grads, want.grad_bounds or {})
+        compare_grads(actual.grads, want.grads, want.grad_bounds or {},
+                      role=table_role(case, proc, lookups=True))
     if want.packed is not None:
         compare_packed(actual.extra.get("packed"), want.packed, want.packed_bounds or {})
     for key, value in (want.reports or {}).items():
@@ -111,18 +116,22 @@ def compare_state_layout(actual: Mapping[str, torch.Tensor],
         assert_same_meta(actual[key], expected[key], what=f"state {key!r}")
 
 
-def compare_state(case: Case, actual: Mapping[str, torch.Tensor], want: Expected) -> None:
+def compare_state(case: Case, actual: Mapping[str, torch.Tensor], want: Expected, *,
+                  proc: int = 0) -> None:
     """The state after the action: bitwise the reference's, except the ``weight`` rows a
     renorm allows to differ."""
     compare_state_layout(actual, want.state_after)
     for key, value in want.state_after.items():
+        role = table_role(case, proc, want.renorm, lookups=True) if key == "weight" else None
         if key == "weight" and want.renorm is not None:
-            compare_renormed(actual[key], value, want.renorm)
+            compare_renormed(actual[key], value, want.renorm, role=role)
         else:
-            assert_exact(actual[key], value, what=f"state {key!r} after the {case.action}")
+            assert_exact(actual[key], value, what=f"state {key!r} after the {case.action}",
+                         role=role)
 
 
-def compare_renormed(after: torch.Tensor, reference: torch.Tensor, renorm: Renorm) -> None:
+def compare_renormed(after: torch.Tensor, reference: torch.Tensor, renorm: Renorm, *,
+                     role: Role | None = None) -> None:
     """A stored table after a ``max_norm`` renorm (S1.2, S4.4): rows outside
     ``renorm.may_change`` bitwise as loaded, the others within the bound of the
     reference's value, or of the other acceptable value of an ambiguous row,
@@ -130,9 +139,9 @@ def compare_renormed(after: torch.Tensor, reference: torch.Tensor, renorm: Renor
     assert_rows_unchanged_except(
         renorm.loaded, after, renorm.may_change,
         what="stored table after the forward (rows not referenced, or with a norm clearly "
-             "<= max_norm)")
+             "<= max_norm)", role=role)
     assert_within(after, nearer_choice(after, reference, renorm), renorm.bound,
-                  what="stored table after the max_norm renorm (referenced rows)")
+                  what="stored table after the max_norm renorm (referenced rows)", role=role)
 
 
 def nearer_choice(after: torch.Tensor, reference: torch.Tensor, renorm: Renorm) -> torch.Tensor:
@@ -151,7 +160,7 @@ def nearer_choice(after: torch.Tensor, reference: torch.Tensor, renorm: Renorm) 
 
 
 def compare_output(case: Case, outcomes: Sequence[RankOutcome], actual: RankOutcome,
-                   want: Expected) -> None:
+                   want: Expected, *, proc: int = 0) -> None:
     """Meta (shape, dtype, the case's device), then the values."""
     if actual.output is None:
         raise AssertionError("the backend returned no output")
@@ -159,13 +168,15 @@ def compare_output(case: Case, outcomes: Sequence[RankOutcome], actual: RankOutc
     assert_same_meta(actual.output, want.output, what="output",
                      actual_device=None if device is None else torch.device(device).type,
                      expected_device=torch.device(case.device).type)
+    role = output_role(case, proc, want.renorm)
     if want.output_reads is not None:
         assert_exact(actual.output, stored_rows(outcomes, want.output_reads),
-                     what="output (a gather of the rows the backend renormalised and stored)")
+                     what="output (a gather of the rows the backend renormalised and stored)",
+                     role=role)
     elif want.output_bound is not None:
-        assert_within(actual.output, want.output, want.output_bound, what="output")
+        assert_within(actual.output, want.output, want.output_bound, what="output", role=role)
     else:
-        assert_exact(actual.output, want.output, what="output (a gather)")
+        assert_exact(actual.output, want.output, what="output (a gather)", role=role)
 
 
 def stored_rows(outcomes: Sequence[RankOutcome], reads: StoredRows) -> torch.Tensor:
@@ -180,9 +191,10 @@ def stored_rows(outcomes: Sequence[RankOutcome], reads: StoredRows) -> torch.Ten
 
 def compare_grads(actual: Mapping[str, torch.Tensor | None],
                   expected: Mapping[str, torch.Tensor | None],
-                  bounds: Mapping[str, Bound]) -> None:
+                  bounds: Mapping[str, Bound], *, role: Role | None = None) -> None:
     """Every gradient the reference has, and no other, within its bound (none: exact);
-    a sparse reference gradient is compared as a sparse one."""
+    a sparse reference gradient is compared as a sparse one. ``role``: that of an
+    element of the ``weight`` gradient."""
     if set(actual) != set(expected):
         raise AssertionError(f"gradients of {sorted(actual)}, expected {sorted(expected)}")
     for name, want in expected.items():
@@ -194,10 +206,11 @@ def compare_grads(actual: Mapping[str, torch.Tensor | None],
                                      f"expected {'None' if want is None else 'a tensor'}")
             continue
         bound = bounds.get(name, Bound())
+        element = role if name == "weight" else None
         if want.layout == torch.sparse_coo:
-            assert_sparse_grad_equal(got, want, bound, what=f"sparse {what}")
+            assert_sparse_grad_equal(got, want, bound, what=f"sparse {what}", role=element)
         else:
-            assert_within(got, want, bound, what=what)
+            assert_within(got, want, bound, what=what, role=element)
 
 
 def compare_packed(actual: object, expected: Mapping[str, torch.Tensor],

@@ -14,24 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from embedspec.conformance.checks.case import Case, RankOutcome
-from embedspec.reference.validation import normalize_padding_idx
+from embedspec.conformance.checks.roles import padding_row
 
 Rule = Callable[[Case, Sequence[RankOutcome]], str | None]
 
 
-def _padding(case: Case) -> int | None:
-    padding = getattr(case.config, "padding_idx", None)
-    if padding is None:
-        return None
-    try:
-        return normalize_padding_idx(padding, case.config.num_embeddings)
-    except (ValueError, IndexError):
-        return None
-
-
 def padding_gradient_is_zero(case: Case, outcomes: Sequence[RankOutcome]) -> str | None:
     """S1.1: the padding row's gradient is exactly zero, dense and sparse alike."""
-    row = _padding(case)
+    row = padding_row(case)
     if row is None:
         return None
     for proc, outcome in enumerate(outcomes):
@@ -76,7 +66,7 @@ def unused_bits_are_zero(case: Case, outcomes: Sequence[RankOutcome]) -> str | N
 
 def binary_padding_outputs_zero(case: Case, outcomes: Sequence[RankOutcome]) -> str | None:
     """S5: padding positions of a binary layer output exact zeros."""
-    row = _padding(case)
+    row = padding_row(case)
     if case.config.family != "binary" or row is None or not case.inputs:
         return None
     output = outcomes[0].output

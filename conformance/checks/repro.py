@@ -5,10 +5,11 @@ source that imports what it needs, writes the configuration, the per-process sta
 (tensors as exact literals when small, as exact bytes otherwise), the indices (with
 their strides when they are a non-contiguous view), the output gradients, and then
 calls the same :mod:`~embedspec.conformance.checks` check that failed, on the backend
-named as on the command line, through
-:func:`~embedspec.conformance.checks.target.target_for` (so the same snippet serves a
-one-process case and a world of several processes). Run as is (``python -c``), it
-raises the same ``AssertionError``.
+named as on the command line (a registered name, or the ``package.module:attr`` spec
+it was loaded by, with a first comment naming the folder to put on ``PYTHONPATH``),
+through :func:`~embedspec.conformance.checks.target.target_for` (so the same snippet
+serves a one-process case and a world of several processes). Run as is (``python -c``),
+it raises the same ``AssertionError``.
 
 :func:`reporting` attaches the snippet (``add_note``) to any exception raised inside
 it; every check runs inside it.
@@ -19,17 +20,22 @@ from __future__ import annotations
 import base64
 import builtins
 import dataclasses
+import importlib.util
 import math
+import sys
+import sysconfig
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 from embedspec.conformance.checks.case import Case, World
+from embedspec.conformance.session.failure_notes import REPRO_HEADER, pythonpath_comment
 
 #: Tensors with at most this many elements are written as literal lists.
 LITERAL_LIMIT = 64
-NOTE_HEADER = "Reproduce with:"
+NOTE_HEADER = REPRO_HEADER
 
 
 class _Source:
@@ -194,6 +200,9 @@ def repro_snippet(case: Case, backend_spec: str, *, check: str = "check",
     torch seed set right before it (initialisation checks)."""
     src = _Source()
     src.imports.add("from embedspec.conformance import checks")
+    folder = import_folder(backend_spec)
+    opening = [] if folder is None else [
+        pythonpath_comment(folder, backend_spec, backend_spec.partition(":")[0].strip())]
     body = _case_source(src, case)
     body.append(_what_runs(case))
     device = device or case.device
@@ -202,7 +211,34 @@ def repro_snippet(case: Case, backend_spec: str, *, check: str = "check",
         body.append(f"    torch.manual_seed({seed})")
     kwargs = "".join(f", {k}={src.value(v)}" for k, v in (options or {}).items())
     body.append(f"    checks.{check}(target, case{kwargs})")
-    return "\n".join([*sorted(src.imports, key=_import_order), "", *body])
+    return "\n".join([*opening, *sorted(src.imports, key=_import_order), "", *body])
+
+
+def import_folder(backend_spec: str) -> str | None:
+    """For a ``package.module:attr`` spec, the folder its module is imported from (the
+    one holding its top-level package) when that folder must be put on ``PYTHONPATH``;
+    None for a registered name, a module that cannot be found, or one that an
+    installation provides (site-packages, an editable install's finder)."""
+    name, colon, _ = backend_spec.partition(":")
+    name = name.strip()
+    if not colon or not name:
+        return None
+    module = sys.modules.get(name)
+    try:
+        found = getattr(module, "__spec__", None) or importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.origin or not Path(found.origin).is_file():
+        return None
+    origin = Path(found.origin).resolve()
+    parts = name.split(".")
+    relative = Path(*parts, "__init__.py") if found.submodule_search_locations \
+        else Path(*parts[:-1], origin.name)
+    if origin.parts[-len(relative.parts):] != relative.parts:
+        return None  # not laid out as on a path entry: an installation's import hook
+    folder = Path(*origin.parts[:-len(relative.parts)])
+    installed = {Path(sysconfig.get_path(k)).resolve() for k in ("purelib", "platlib")}
+    return None if folder in installed else str(folder)
 
 
 def _import_order(line: str) -> tuple[int, str]:

@@ -1,13 +1,12 @@
 """The words every format of the report shares: what a cell counts (with the dtypes of
-each count), the reasons of its skips, the parts of a failure (the failing example,
-the repro snippet as a shell command, the diagnostic notes), and the note that
-explains a column's unsupported and skipped tests."""
+each count), the reasons of its skips, the end of a failure's traceback, and the note
+that explains a column's unsupported and skipped tests. The parts of a failure's notes
+are sorted by :mod:`embedspec.conformance.session.failure_notes`."""
 
 from __future__ import annotations
 
-import shlex
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from embedspec.conformance.report.model import Cell, Column, DivergenceCheck, Report
 from embedspec.conformance.report.verdicts import MARKS, dtypes_by_outcome, plural
@@ -18,12 +17,8 @@ COUNT_ORDER = ("passed", "failed", "error", "xpassed", "xfailed", "unsupported",
 OUTCOME_WORDS = {"passed": "passed", "failed": "failed", "error": "errored",
                  "xpassed": "expected to fail but passed", "xfailed": "failed as expected",
                  "unsupported": "unsupported", "skipped": "skipped"}
-REPRO_HEADER = "Reproduce with:"
 #: The most lines of a traceback the report shows (its end).
 MAX_FAILURE_LINES = 60
-#: How hypothesis's notes of the failing example begin (the test's arguments, its draws).
-EXAMPLE_HEADERS = ("Falsifying example", "Falsifying explicit example", "Failing test case",
-                   "Draw ")
 #: What the reference column's unsupported and skipped tests are.
 REFERENCE_NOTE = (
     "The reference column is the spec itself, run in one process: it declares every "
@@ -68,38 +63,6 @@ def dtype_lines(cell: Cell) -> list[str]:
 def skip_reasons(cell: Cell) -> list[tuple[str, int]]:
     """(reason, number of tests) of the cell's unsupported and skipped tests."""
     return sorted(Counter(r.message or "(no reason given)" for r in cell.skips).items())
-
-
-@dataclass
-class FailureParts:
-    """A failing test's notes, sorted: hypothesis's failing example, the repro snippet
-    (Python source), and the other notes (the rules the outcome breaks)."""
-
-    example: str | None = None
-    repro: str | None = None
-    other: list[str] = field(default_factory=list)
-
-    @property
-    def command(self) -> str | None:
-        """The repro as a shell command: ``python -c '<snippet>'``."""
-        return None if self.repro is None else f"python -c {shlex.quote(self.repro)}"
-
-
-def failure_parts(notes: list[str]) -> FailureParts:
-    parts = FailureParts()
-    for note in notes:
-        text = note.strip()
-        if text.startswith(REPRO_HEADER) and parts.repro is None:
-            snippet = text[len(REPRO_HEADER):].strip("\n")
-            if snippet.strip() and not snippet.startswith(" (no snippet"):
-                parts.repro = snippet
-            else:
-                parts.other.append(text)
-        elif text.startswith(EXAMPLE_HEADERS):
-            parts.example = text if parts.example is None else f"{parts.example}\n{text}"
-        else:
-            parts.other.append(text)
-    return parts
 
 
 def column_note(column: Column) -> str:

@@ -14,12 +14,12 @@ from embedspec.conformance.report.anchors import cell_anchor, stopped_anchor
 from embedspec.conformance.report.describe import (
     counts,
     dtype_lines,
-    failure_parts,
     skip_reasons,
     traceback_tail,
 )
 from embedspec.conformance.report.model import Cell
 from embedspec.conformance.report.verdicts import VERDICTS, divergence_ids, plural
+from embedspec.conformance.session.failure_notes import failure_parts
 from embedspec.conformance.session.results import TestResult
 
 
@@ -74,7 +74,9 @@ class CellRenderer:
             parts.append(f"<pre>{escape(note)}</pre>")
         if notes.command:
             repro_id = f"repro-{next(self._ids)}"
-            parts.append(f'<p>Reproduce it: paste into a shell where the backend is installed '
+            where = ("it puts the backend's folder on PYTHONPATH" if notes.pythonpath
+                     else "where the backend is installed")
+            parts.append(f"<p>Reproduce it: paste into a shell, {where} "
                          f'<button type="button" class="copy" data-copy="{repro_id}" hidden="">'
                          f'copy</button></p><pre class="repro" id="{repro_id}">'
                          f"{escape(notes.command)}</pre>")

@@ -10,10 +10,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from embedspec.conformance.report.describe import column_note, failure_parts, skip_reasons
+from embedspec.conformance.report.describe import column_note, skip_reasons
 from embedspec.conformance.report.history import History
 from embedspec.conformance.report.model import Cell, Report
 from embedspec.conformance.report.verdicts import VERDICT_MEANINGS, VERDICTS
+from embedspec.conformance.session.failure_notes import failure_parts
 
 SCHEMA_VERSION = 2
 REPORT_FORMAT = f"embedspec-report/{SCHEMA_VERSION}"

@@ -23,6 +23,7 @@ from embedspec.conformance.report.describe import (
 )
 from embedspec.conformance.report.model import Cell, DivergenceCheck, Report
 from embedspec.conformance.report.verdicts import plural
+from embedspec.conformance.session.failure_notes import FailureParts, failure_parts
 from tabulate import tabulate
 
 
@@ -83,12 +84,29 @@ def _failure_lines(cell: Cell) -> list[str]:
     lines = []
     for result in cell.failing:
         lines.append(f"- `{result.id}` ({result.outcome}): {result.message}")
-        if result.notes:
-            lines.append("")
-            lines.append(_indent(_fenced("\n\n".join(result.notes), "python")))
+        lines += [_indent(line) for line in _notes_lines(failure_parts(result.notes))]
         if result.failure:
             lines.append("")
             lines.append(_indent(_details("traceback", traceback_tail(result))))
+    return lines
+
+
+def _notes_lines(parts: FailureParts) -> list[str]:
+    """A failure's notes: the one-line ones as a list, the failing example and longer
+    notes as text blocks, and the repro snippet alone in the ``python`` block, so that
+    block pastes and runs as is."""
+    lines = []
+    short = [note for note in parts.other if "\n" not in note]
+    if short:
+        lines += ["", *(f"- {note}" for note in short)]
+    for note in parts.other:
+        if "\n" in note:
+            lines += ["", _fenced(note, "text")]
+    if parts.example:
+        lines += ["", "Failing example:", "", _fenced(parts.example, "text")]
+    if parts.repro:
+        where = (f" (with `PYTHONPATH={parts.pythonpath}`)" if parts.pythonpath else "")
+        lines += ["", f"Reproduce with{where}:", "", _fenced(parts.repro, "python")]
     return lines
 
 

@@ -1,6 +1,6 @@
 """A deliberately broken third-party backend, run the way ``embedspec report`` runs a
 backend: its page shows the failure, expandable to a repro command that, pasted into
-a shell, fails the same way."""
+a shell (it sets the PYTHONPATH the backend needs), fails the same way."""
 
 from __future__ import annotations
 
@@ -80,9 +80,10 @@ def test_a_failing_backend_page_shows_a_repro_that_reproduces_it(tmp_path, monke
     repro = re.search(r'<pre class="repro" id="(repro-\d+)">(.*?)</pre>', cell.group(0), re.S)
     assert repro and f'data-copy="{repro.group(1)}"' in cell.group(0)  # the copy button
     pasted = html.unescape(repro.group(2))
-    assert pasted.startswith("python -c ")
+    assert pasted.startswith(f"PYTHONPATH={tmp_path} python -c "), pasted[:200]
     shell_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    shell_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(["bash", "-c", pasted], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path, env=dict(os.environ, PATH=shell_path))
+                          cwd=Path(sys.executable).parent, env=dict(shell_env, PATH=shell_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "AssertionError: output (a gather)" in proc.stderr, proc.stderr[-2000:]

@@ -17,6 +17,7 @@ from embedspec.conformance import checks
 from embedspec.conformance import strategies as xs
 from embedspec.conformance.checks.case import Case, World
 from embedspec.conformance.checks.repro import NOTE_HEADER, reporting, repro_snippet
+from embedspec.conformance.session.failure_notes import snippet_pythonpath
 from embedspec.reference.configs import BinaryConfig, EmbeddingConfig, StableEmbeddingConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -211,3 +212,22 @@ def test_a_world_snippet_reruns_every_process():
     assert "state1 = " in snippet and "indices1 = " in snippet
     assert "world=World(size=2, dp_size=1)" in snippet
     assert "checks.check(target, case, error=IndexError)" in snippet
+
+
+def test_a_module_attr_snippet_names_the_folder_to_put_on_pythonpath():
+    snippet = repro_snippet(_small_case(), OFF_BY_ONE_SPEC)
+    assert snippet.startswith(f"# run with PYTHONPATH={ROOT} ")
+    assert snippet_pythonpath(snippet) == str(ROOT)
+    assert f"checks.target_for({OFF_BY_ONE_SPEC!r}" in snippet
+    registered = repro_snippet(_small_case(), "eager")
+    assert snippet_pythonpath(registered) is None and registered.startswith("import ")
+    installed = repro_snippet(_small_case(), "embedspec.backends.eager:EagerBackend")
+    assert snippet_pythonpath(installed) is None, "an installed module needs no PYTHONPATH"
+
+
+def test_a_target_made_from_an_object_is_reloaded_by_its_spec():
+    with checks.target_for(OffByOneBackend()) as target:
+        assert target.backend_spec == f"{OffByOneBackend.__module__}:OffByOneBackend"
+    with checks.target_for(ReferenceBackend()) as target:
+        assert target.backend_spec == "reference"
+        assert repr(target) == "Target('reference', device='cpu')"
