@@ -17,7 +17,8 @@ It provides
 * expected failures from the backend's expectations file (strict: an expected
   failure that passes fails the run), with stale entries reported;
 * the hypothesis profile of the chosen run profile and the seed of every
-  hypothesis test, plus ``torch.manual_seed(seed)`` before every test;
+  hypothesis test, plus ``torch.manual_seed(seed)`` before every test, and one torch
+  intra-op thread (:data:`TORCH_THREADS`);
 * the results JSON (``--embedspec-results``) and ``--embedspec-accept``.
 """
 
@@ -68,6 +69,11 @@ pytest_plugins = ("embedspec.conformance.session.fixtures",)
 PACKAGE_DIR = Path(__file__).resolve().parent
 UNSUPPORTED_PREFIX = "unsupported: "
 DEFAULT_BACKEND = "eager"
+#: torch's intra-op threads in a conformance run (as in every distributed worker): the
+#: cases are tiny, and an operator that splits even a few rows across threads (the
+#: CPU LayerNorm backward does) waits milliseconds for a second thread on a busy
+#: machine.
+TORCH_THREADS = 1
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -151,6 +157,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUN] = run = _start_run(config)
     hypothesis.settings.load_profile(run.profile.hypothesis_profile)
     torch.manual_seed(run.seed)
+    torch.set_num_threads(TORCH_THREADS)
 
 
 def _start_run(config: pytest.Config) -> ConformanceRun:

@@ -26,9 +26,11 @@ from hypothesis import strategies as st
 
 from .configs import configs, rule_breaking_configs
 from .indices import bad_dtype_index_tensors, index_tensors, out_of_range_index_tensors
+from .reuse import reused
 from .tensors import grad_outputs_for, states
 
 
+@reused
 def _python_lists(num_embeddings: int) -> st.SearchStrategy[list]:
     return index_tensors(num_embeddings, layouts=("contiguous",)).map(lambda t: t.tolist())
 
@@ -40,6 +42,7 @@ INVALID_INDICES = {"out_of_range": out_of_range_index_tensors,
                    "not_a_tensor": _python_lists}
 
 
+@reused
 @st.composite
 def family_cases(draw: st.DrawFn, family: str, dtype: str = "float32", *,
                  values: str = "moderate", indices: Mapping[str, Any] | None = None,
@@ -65,23 +68,26 @@ def family_cases(draw: st.DrawFn, family: str, dtype: str = "float32", *,
     else:
         index_options = dict(indices or {})
         if include_padding:
-            index_options["include"] = [padding_row(config)]
+            index_options["include"] = (padding_row(config),)
         ids = draw(index_tensors(config.num_embeddings, **index_options), label="indices")
     grad = draw(grad_outputs_for(config, ids), label="grad_output") if backward else None
     return Case(config=config, states=[state], inputs=[ids],
                 grad_outputs=None if grad is None else [grad], action=action, **fields)
 
 
+@reused
 def embedding_cases(dtype: str = "float32", **options: Any) -> st.SearchStrategy[Case]:
     """A case of the embedding family (S1); see :func:`family_cases`."""
     return family_cases("embedding", dtype, **options)
 
 
+@reused
 def stable_cases(dtype: str = "float32", **options: Any) -> st.SearchStrategy[Case]:
     """A case of the stable family (S2); see :func:`family_cases`."""
     return family_cases("stable", dtype, **options)
 
 
+@reused
 def binary_cases(dtype: str = "float32", **options: Any) -> st.SearchStrategy[Case]:
     """A case of the binary family (S5); see :func:`family_cases`."""
     return family_cases("binary", dtype, **options)
@@ -96,6 +102,7 @@ class InvalidConfigCase:
     argument: str
 
 
+@reused
 @st.composite
 def invalid_config_cases(draw: st.DrawFn, family: str, rule: str,
                          dtype: str = "float32") -> InvalidConfigCase:

@@ -28,6 +28,7 @@ from embedspec.reference.configs import (
 )
 from hypothesis import strategies as st
 
+from .reuse import reused
 from .tensors import torch_dtype
 
 SINGLE_PROCESS_FAMILIES: tuple[str, ...] = ("embedding", "stable", "binary")
@@ -52,6 +53,7 @@ def padding_indices(num_embeddings: int) -> st.SearchStrategy[int]:
     return st.integers(-num_embeddings, num_embeddings - 1)
 
 
+@reused
 @st.composite
 def _lookup_options(draw: st.DrawFn, num_embeddings: int, *, padding: bool | None,
                     max_norm: bool | float | None, scale_grad_by_freq: bool | None,
@@ -73,6 +75,7 @@ def _lookup_options(draw: st.DrawFn, num_embeddings: int, *, padding: bool | Non
     return options
 
 
+@reused
 @st.composite
 def embedding_configs(draw: st.DrawFn, dtype: str = "float32", *,
                       padding: bool | None = False, max_norm: bool | float | None = False,
@@ -88,6 +91,7 @@ def embedding_configs(draw: st.DrawFn, dtype: str = "float32", *,
                            dtype=torch_dtype(dtype), **options)
 
 
+@reused
 @st.composite
 def stable_configs(draw: st.DrawFn, dtype: str = "float32", *,
                    padding: bool | None = False, max_norm: bool | float | None = False,
@@ -103,6 +107,7 @@ def stable_configs(draw: st.DrawFn, dtype: str = "float32", *,
                                  init=init, dtype=torch_dtype(dtype), **options)
 
 
+@reused
 @st.composite
 def binary_configs(draw: st.DrawFn, dtype: str = "float32", *,
                    padding: bool | None = False, centre: bool | None = False,
@@ -123,6 +128,7 @@ CONFIG_STRATEGIES = {
 }
 
 
+@reused
 def configs(family: str, dtype: str = "float32", **options: object) -> st.SearchStrategy:
     """A valid configuration of ``family`` (one of :data:`SINGLE_PROCESS_FAMILIES`)."""
     try:
@@ -215,6 +221,7 @@ def rules_of(family: str) -> list[ConfigRule]:
     return [r for r in CONFIG_RULES.values() if family in r.families]
 
 
+@reused
 @st.composite
 def rule_breaking_configs(draw: st.DrawFn, family: str, rule: str,
                           dtype: str = "float32") -> InvalidConfig:
@@ -229,6 +236,7 @@ def rule_breaking_configs(draw: st.DrawFn, family: str, rule: str,
     return InvalidConfig(good.replace(**changes), argument, problem)
 
 
+@reused
 @st.composite
 def invalid_configs(draw: st.DrawFn, family: str, dtype: str = "float32") -> InvalidConfig:
     """A configuration of ``family`` breaking one of its rules of :data:`CONFIG_RULES`."""

@@ -24,6 +24,8 @@ from typing import NamedTuple
 import torch
 from hypothesis import strategies as st
 
+from .reuse import reused
+
 INDEX_DTYPE_NAMES: tuple[str, ...] = ("int32", "int64")
 """The index dtypes every backend accepts (S0.2)."""
 BAD_INDEX_DTYPE_NAMES: tuple[str, ...] = ("bool", "uint8", "int16", "float32")
@@ -66,6 +68,7 @@ def _bounded_shape(draw: st.DrawFn, min_dims: int, max_dims: int, min_side: int,
     return tuple(shape)
 
 
+@reused
 def index_shapes(layout: str, *, max_numel: int = MAX_INDEX_NUMEL) -> st.SearchStrategy:
     """Shapes an index tensor of ``layout`` can have (at most ``max_numel`` elements).
 
@@ -102,15 +105,17 @@ def zipf_counts(num_ids: int, total: int, exponent: float = ZIPF_EXPONENT) -> li
     return counts
 
 
+@reused
 @st.composite
 def _zipf_ids(draw: st.DrawFn, num_embeddings: int, count: int) -> list[int]:
-    hot_order = draw(st.permutations(range(num_embeddings)))
+    hot_order = draw(_orders(num_embeddings))
     ids = [hot_order[rank]
            for rank, n in enumerate(zipf_counts(num_embeddings, count)) for _ in range(n)]
-    order = draw(st.permutations(range(count)))
+    order = draw(_orders(count))
     return [ids[i] for i in order]
 
 
+@reused
 def id_lists(num_embeddings: int, distribution: str, count: int) -> st.SearchStrategy:
     """``count`` valid ids in ``[0, num_embeddings)`` following ``distribution``."""
     if num_embeddings < 1:
@@ -162,6 +167,26 @@ def _flat_position(tensor: torch.Tensor, flat: int) -> tuple[int, ...]:
     return tuple(reversed(position))
 
 
+@reused
+def _shapes_holding(layout: str, max_numel: int, count: int) -> st.SearchStrategy:
+    """Shapes of :func:`index_shapes` with room for ``count`` elements."""
+    return index_shapes(layout, max_numel=max_numel).filter(lambda s: math.prod(s) >= count)
+
+
+@reused
+def _distinct_positions(numel: int, count: int) -> st.SearchStrategy[list[int]]:
+    """``count`` distinct flat positions of a tensor of ``numel`` elements."""
+    return st.lists(st.integers(0, max(numel - 1, 0)), unique=True, min_size=count,
+                    max_size=count)
+
+
+@reused
+def _orders(n: int) -> st.SearchStrategy[list[int]]:
+    """A permutation of ``range(n)``."""
+    return st.permutations(range(n))
+
+
+@reused
 @st.composite
 def index_draws(draw: st.DrawFn, num_embeddings: int, *,
                 dtypes: Sequence[str] = INDEX_DTYPE_NAMES,
@@ -191,22 +216,22 @@ def index_draws(draw: st.DrawFn, num_embeddings: int, *,
     dtype = draw(st.sampled_from(dtypes))
     layout = draw(st.sampled_from(layouts))
     distribution = draw(st.sampled_from(distributions))
-    shape = draw(index_shapes(layout, max_numel=max_numel)
-                 .filter(lambda s: math.prod(s) >= len(include)))
+    shape = draw(_shapes_holding(layout, max_numel, len(include)))
     ids = draw(id_lists(num_embeddings, distribution, math.prod(shape)))
     tensor = _materialise(ids, shape, index_dtype(dtype), layout, num_embeddings)
-    positions = draw(st.lists(st.integers(0, max(tensor.numel() - 1, 0)), unique=True,
-                              min_size=len(include), max_size=len(include)))
+    positions = draw(_distinct_positions(tensor.numel(), len(include)))
     for value, flat in zip(include, positions, strict=True):
         tensor[_flat_position(tensor, flat)] = value
     return IndexDraw(tensor, dtype, layout, distribution)
 
 
+@reused
 def index_tensors(num_embeddings: int, **choices: Sequence[str] | int) -> st.SearchStrategy:
     """A valid index tensor (see :func:`index_draws` for the keyword choices)."""
     return index_draws(num_embeddings, **choices).map(lambda d: d.tensor)
 
 
+@reused
 def out_of_range_ids(num_embeddings: int, dtype: str = "int64") -> st.SearchStrategy[int]:
     """Ids outside ``[0, num_embeddings)`` representable in ``dtype``: negative (``-1``
     among them), exactly ``num_embeddings``, or large."""
@@ -219,6 +244,7 @@ def out_of_range_ids(num_embeddings: int, dtype: str = "int64") -> st.SearchStra
     )
 
 
+@reused
 @st.composite
 def out_of_range_index_tensors(draw: st.DrawFn, num_embeddings: int, *,
                                dtypes: Sequence[str] = INDEX_DTYPE_NAMES) -> torch.Tensor:
@@ -239,6 +265,7 @@ def out_of_range_index_tensors(draw: st.DrawFn, num_embeddings: int, *,
     return tensor
 
 
+@reused
 @st.composite
 def bad_dtype_index_tensors(draw: st.DrawFn, num_embeddings: int, *,
                             dtypes: Sequence[str] = BAD_INDEX_DTYPE_NAMES) -> torch.Tensor:

@@ -37,6 +37,7 @@ from .indices import (
     index_tensors,
     out_of_range_index_tensors,
 )
+from .reuse import reused
 from .tensors import grad_outputs, tables, torch_dtype
 
 __all__ = [
@@ -65,6 +66,7 @@ INPUT_KINDS: tuple[str, ...] = ("valid", "out_of_range", "bad_dtype")
 # Worlds
 
 
+@reused
 def world_draws(worlds: Sequence[World]) -> st.SearchStrategy[World]:
     """One of ``worlds`` (those the plugin gave the test), shrinking to the smallest."""
     if not worlds:
@@ -76,6 +78,7 @@ def world_draws(worlds: Sequence[World]) -> st.SearchStrategy[World]:
 # Configurations
 
 
+@reused
 @st.composite
 def vocab_parallel_configs(draw: st.DrawFn, world_size: int, dtype: str = "float32", *,
                            added: bool | None = None,
@@ -107,6 +110,7 @@ def vocab_parallel_configs(draw: st.DrawFn, world_size: int, dtype: str = "float
     )
 
 
+@reused
 @st.composite
 def invalid_vocab_parallel_configs(draw: st.DrawFn, world_size: int,
                                    dtype: str = "float32") -> VocabParallelConfig:
@@ -139,6 +143,7 @@ def _toggle(draw: st.DrawFn, option: bool | None) -> bool:
     return draw(st.booleans()) if option is None else bool(option)
 
 
+@reused
 @st.composite
 def sharded_configs(draw: st.DrawFn, world_size: int, dtype: str = "float32", *,
                     partition: str | None = "balanced",
@@ -179,6 +184,7 @@ def sharded_configs(draw: st.DrawFn, world_size: int, dtype: str = "float32", *,
     )
 
 
+@reused
 @st.composite
 def invalid_sharded_configs(draw: st.DrawFn, world_size: int,
                             dtype: str = "float32") -> ShardedConfig:
@@ -210,6 +216,7 @@ def invalid_sharded_configs(draw: st.DrawFn, world_size: int,
     return draw(uneven_even_configs(world_size, dtype))
 
 
+@reused
 @st.composite
 def uneven_even_configs(draw: st.DrawFn, world_size: int,
                         dtype: str = "float32") -> ShardedConfig:
@@ -236,6 +243,7 @@ def _replica_input_strategy(kind: str, num_embeddings: int) -> st.SearchStrategy
     raise ValueError(f"unknown input kind {kind!r}; known: {', '.join(INPUT_KINDS)}")
 
 
+@reused
 @st.composite
 def process_inputs(draw: st.DrawFn, world: World, num_embeddings: int, *,
                    kind: str = "valid",
@@ -266,6 +274,7 @@ def process_grad_outputs(draw: st.DrawFn, inputs: Sequence[torch.Tensor],
             for x, width in zip(inputs, widths, strict=True)]
 
 
+@reused
 @st.composite
 def _with_added_id(draw: st.DrawFn, org: int, num_embeddings: int) -> torch.Tensor:
     """A valid, non-empty index tensor holding at least one added id."""
@@ -283,6 +292,7 @@ def _with_added_id(draw: st.DrawFn, org: int, num_embeddings: int) -> torch.Tens
 # Whole scenarios
 
 
+@reused
 @st.composite
 def vocab_parallel_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: str, *,
                              ids: str = "base", backward: bool = False,
@@ -318,6 +328,7 @@ def vocab_parallel_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: st
     return scenario
 
 
+@reused
 @st.composite
 def sharded_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: str, *,
                       backward: bool = False, inputs: str = "valid", values: str | None = None,
@@ -341,12 +352,14 @@ def sharded_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: str, *,
     return scenario
 
 
+@reused
 def vocab_parallel_cases(worlds: Sequence[World], dtype: str,
                          **options: object) -> st.SearchStrategy[Case]:
     """The forward case of a :func:`vocab_parallel_scenarios` draw."""
     return vocab_parallel_scenarios(worlds, dtype, **options).map(forward_case)
 
 
+@reused
 def sharded_cases(worlds: Sequence[World], dtype: str,
                   **options: object) -> st.SearchStrategy[Case]:
     """The forward case of a :func:`sharded_scenarios` draw."""

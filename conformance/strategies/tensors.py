@@ -17,6 +17,7 @@ Tables additionally scale each row by a drawn power of two from :data:`ROW_SCALE
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -26,6 +27,8 @@ from embedspec.conformance.checks.expected import state_layout
 from embedspec.reference.configs import LayerConfig
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from .reuse import reused
 
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
 """The floating dtype names tests are parametrized over: float32, float64, float16, bfloat16."""
@@ -61,10 +64,20 @@ def _dtype_name(dtype: str | torch.dtype) -> str:
     return name
 
 
-def _to_bfloat16(value: float) -> float:
-    return float(torch.tensor(value, dtype=torch.float32).to(torch.bfloat16))
+_FLOAT32 = struct.Struct("<f")
+_UINT32 = struct.Struct("<I")
 
 
+def to_bfloat16(value: float) -> float:
+    """The bfloat16 value nearest a finite float32 ``value`` (ties to even): what
+    ``torch.tensor(value).to(torch.bfloat16)`` gives, on the bits, without building
+    tensors (it runs once per drawn element)."""
+    bits = _UINT32.unpack(_FLOAT32.pack(value))[0]
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return _FLOAT32.unpack(_UINT32.pack(bits))[0]
+
+
+@reused
 def finite_values(dtype: str | torch.dtype, values: str = "moderate") -> st.SearchStrategy:
     """Python floats exactly representable in ``dtype``, from the ``values`` range."""
     name = _dtype_name(dtype)
@@ -79,9 +92,10 @@ def finite_values(dtype: str | torch.dtype, values: str = "moderate") -> st.Sear
         strategy = st.one_of(st.just(0.0), magnitude, magnitude.map(lambda x: -x))
     else:
         raise ValueError(f"values must be one of {VALUE_RANGES}, got {values!r}")
-    return strategy.map(_to_bfloat16) if name == "bfloat16" else strategy
+    return strategy.map(to_bfloat16) if name == "bfloat16" else strategy
 
 
+@reused
 def float_tensors(shape: Sequence[int], dtype: str | torch.dtype,
                   values: str = "moderate") -> st.SearchStrategy[torch.Tensor]:
     """A tensor of ``shape`` and ``dtype`` with every element drawn from ``values``."""
@@ -90,6 +104,12 @@ def float_tensors(shape: Sequence[int], dtype: str | torch.dtype,
     return array.map(lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(torch_dtype(name)))
 
 
+@reused
+def _row_scale_lists(row_scales: tuple[float, ...], rows: int) -> st.SearchStrategy[list]:
+    return st.lists(st.sampled_from(row_scales), min_size=rows, max_size=rows)
+
+
+@reused
 @st.composite
 def tables(draw: st.DrawFn, num_embeddings: int, embedding_dim: int,
            dtype: str | torch.dtype, values: str = "moderate", *,
@@ -98,12 +118,12 @@ def tables(draw: st.DrawFn, num_embeddings: int, embedding_dim: int,
     scaled by one of ``row_scales`` (``"any"`` values are used as drawn)."""
     table = draw(float_tensors((num_embeddings, embedding_dim), dtype, values))
     if values == "moderate" and num_embeddings and len(row_scales) > 1:
-        scales = draw(st.lists(st.sampled_from(tuple(row_scales)), min_size=num_embeddings,
-                               max_size=num_embeddings))
+        scales = draw(_row_scale_lists(tuple(row_scales), num_embeddings))
         table = table * torch.tensor(scales, dtype=table.dtype).unsqueeze(1)
     return table
 
 
+@reused
 def grad_outputs(shape: Sequence[int], dtype: str | torch.dtype) -> st.SearchStrategy:
     """An output gradient of ``shape``: moderate values, exact zeros included."""
     return float_tensors(shape, dtype, "moderate")
@@ -115,6 +135,7 @@ def grad_outputs_for(config: LayerConfig, indices: torch.Tensor) -> st.SearchStr
     return grad_outputs((*indices.shape, config.embedding_dim), config.dtype)
 
 
+@reused
 @st.composite
 def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> dict:
     """A full state dict for ``config``'s layer, laid out like the reference layer's.

@@ -339,3 +339,40 @@ def test_drawn_cases_are_picklable():
         assert torch.equal(again.inputs[0], indices)
 
     check()
+
+
+# -- strategy reuse and element conversion ------------------------------------------------
+
+
+def test_bfloat16_rounding_matches_torch_on_every_kind_of_float32():
+    from embedspec.conformance.strategies.tensors import to_bfloat16
+
+    bits = torch.randint(0, 2**31 - 1, (20000,), generator=torch.Generator().manual_seed(0))
+    ties = (bits & ~0xFFFF) | 0x8000  # exactly halfway between two bfloat16 values
+    negative = bits - 2**31  # the same magnitudes' bits with the sign bit set
+    floats = torch.cat([bits, ties, negative]).to(torch.int32).view(torch.float32)
+    special = torch.tensor([0.0, -0.0, 1e-45, -1e-45, 1.0, 1.00390625, 1.005859375])
+    values = torch.cat([floats[torch.isfinite(floats)
+                               & (floats.abs() <= torch.finfo(torch.bfloat16).max)], special])
+    expected = values.to(torch.bfloat16).to(torch.float32)
+    got = torch.tensor([to_bfloat16(v) for v in values.tolist()], dtype=torch.float32)
+    assert torch.equal(got.view(torch.int32), expected.view(torch.int32))
+
+
+def test_reused_strategies_are_keyed_by_type_and_value():
+    from embedspec.conformance.strategies.reuse import reused
+
+    built = []
+
+    @reused
+    def make(*args, **kwargs):
+        built.append((args, kwargs))
+        return st.just(len(built))
+
+    assert make(1, flag=0.0) is make(1, flag=0.0)
+    keys = [make(1, flag=v) for v in (False, 0, 0.0, -0.0)]
+    assert len({id(k) for k in keys}) == 4, "False, 0, 0.0 and -0.0 are different arguments"
+    assert make((1, 2)) is make((1, 2)) and make((1, 2)) is not make((1.0, 2))
+    assert make([1, 2]) is not make([1, 2]), "a list argument builds a new strategy"
+    assert make(torch.zeros(1)) is not make(torch.zeros(1))
+    assert make(lambda: 0) is not make(lambda: 0)

@@ -11,6 +11,7 @@ world in one process with the reference's world functions.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
@@ -52,10 +53,22 @@ def build_reference(config: LayerConfig, *, device: str | torch.device = "cpu") 
     return cls.from_config(config, device=device)
 
 
+def kept_rng() -> contextlib.AbstractContextManager:
+    """A block after which torch's global (CPU) random state is as it was before.
+
+    The reference layers the expectations build only for their layout or to load a
+    given state are built on the CPU inside one: tables this small are faster to build
+    there than on the meta device (whose initialisers run through Python
+    decompositions), and the draws of their initialisers change nothing else."""
+    return torch.random.fork_rng(devices=[])
+
+
 @functools.lru_cache(maxsize=512)
 def state_layout(config: LayerConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """``{key: (shape, dtype)}`` of the reference layer's state dict (no data allocated)."""
-    layer = build_reference(config, device="meta")
+    """``{key: (shape, dtype)}`` of the reference layer's state dict (see
+    :func:`kept_rng`)."""
+    with kept_rng():
+        layer = build_reference(config)
     return {k: (tuple(v.shape), v.dtype) for k, v in layer.state_dict().items()}
 
 
@@ -180,10 +193,11 @@ def grad_of(output: torch.Tensor, weight: torch.Tensor,
 
 
 def multi_rank_layer(config: LayerConfig, rank: int, world_size: int) -> nn.Module:
-    """The reference layer of ``rank`` of ``world_size`` of a multi-rank family (on the
-    meta device)."""
+    """The reference layer of ``rank`` of ``world_size`` of a multi-rank family, its
+    table as initialised (see :func:`kept_rng`)."""
     cls = VocabParallelEmbedding if config.family == "vocab_parallel" else ShardedEmbedding
-    return cls.from_config(config, rank=rank, world_size=world_size, device="meta")
+    with kept_rng():
+        return cls.from_config(config, rank=rank, world_size=world_size)
 
 
 def multi_rank_build_errors(case: Case) -> list[type[BaseException] | None]:
