@@ -1,10 +1,12 @@
 """A pool of connected workers that runs cases, and how its failures are reported.
 
 A :class:`WorkerPool` holds one connection per worker process, in process order.
-Running a case sends it to every worker and collects one answer from each within
-the case timeout. What a backend raises is an observation (``RankOutcome.error``);
-what breaks the pool is a :class:`WorkerFailure`, raised with a message naming the
-process, its pid and host, and what happened to it:
+Running a case sends it to the workers and collects one answer from each within
+the case timeout: the first case of a world goes to every worker (making the
+world's process groups is collective over all of them, members or not), later
+ones only to the processes of that world. What a backend raises is an observation
+(``RankOutcome.error``); what breaks the pool is a :class:`WorkerFailure`, raised with
+a message naming the process, its pid and host, and what happened to it:
 
 * it died (its connection closed): exit status and the tail of its log;
 * it hung (no answer within the timeout): where it was stuck, from the Python
@@ -167,6 +169,8 @@ class WorkerPool:
         self.label = label
         self._seq = 0
         self._shut_down = False
+        #: Worlds whose process groups every worker has made.
+        self._grouped: set[World] = set()
         #: True while a case is out: an interruption then leaves the workers mid-case.
         self.in_flight = False
 
@@ -180,7 +184,8 @@ class WorkerPool:
         for endpoint in self.endpoints:
             self._send(endpoint, frame, None, "starting")
         names = {}
-        for endpoint, reply in self._collect(deadline, None, "starting").items():
+        for endpoint, reply in self._collect(deadline, None, "starting",
+                                             self.endpoints).items():
             if isinstance(reply, Fatal):
                 raise WorkerFailure(f"{self.label}: {endpoint.describe()} failed to set up:\n"
                                     f"{reply.traceback}", "setup", (endpoint.proc,))
@@ -202,11 +207,13 @@ class WorkerPool:
                             "case must be picklable: no lambdas or local functions)") from exc
         self._seq += 1
         frame = encode(RunCase(self._seq, payload, torch.random.get_rng_state().numpy().tobytes()))
+        targets = self.endpoints[:case.world.nprocs] if case.world in self._grouped \
+            else self.endpoints
         self.in_flight = True
-        for endpoint in self.endpoints:
+        for endpoint in targets:
             self._send(endpoint, frame, case.world, f"receiving case {self._seq}")
         answers = self._collect(time.monotonic() + timeout_s, case.world,
-                                f"running case {self._seq}")
+                                f"running case {self._seq}", targets)
         self.in_flight = False
         outcomes: dict[int, RankOutcome] = {}
         for endpoint, reply in answers.items():
@@ -221,6 +228,7 @@ class WorkerPool:
                     f"with {reply!r}", "fatal", (endpoint.proc,))
             if endpoint.proc < case.world.nprocs:
                 outcomes[endpoint.proc] = reply.outcome
+        self._grouped.add(case.world)
         return [outcomes[proc] for proc in range(case.world.nprocs)]
 
     def _send(self, endpoint: Endpoint, frame: bytes, world: World | None,
@@ -230,9 +238,9 @@ class WorkerPool:
         except OSError:
             raise self._died(endpoint, world, doing, {}) from None
 
-    def _collect(self, deadline: float, world: World | None,
-                 doing: str) -> dict[Endpoint, object]:
-        pending = {e.conn: e for e in self.endpoints}
+    def _collect(self, deadline: float, world: World | None, doing: str,
+                 endpoints: list[Endpoint]) -> dict[Endpoint, object]:
+        pending = {e.conn: e for e in endpoints}
         answers: dict[Endpoint, object] = {}
         while pending:
             ready = wait(list(pending), timeout=max(0.0, deadline - time.monotonic()))

@@ -7,7 +7,11 @@ build the backend's layer and run the case (:func:`embedspec.conformance.checks.
 
 Local worlds (the default). One pool of ``world.nprocs`` worker processes per
 world, spawned on first use and kept for the whole run, so each worker imports
-torch once and joins its gloo process group once. Everything stays on 127.0.0.1:
+torch once and joins its gloo process group once; or, with ``pool_size``, one
+pool of that many workers for every world of at most that many processes (each
+world runs on the first processes, in its own process groups, the others sitting
+it out, as in an external world): a run over several worlds then starts each
+worker once, not once per world. Everything stays on 127.0.0.1:
 the driver's connection listener binds port 0 there, so the OS picks a free port
 atomically (no race between choosing a port and binding it); the workers meet
 through a ``FileStore`` (a file, no listening socket; a ``TCPStore`` server would
@@ -99,13 +103,15 @@ class PoolRunner:
     (spawn, import, process group, backend); ``device`` the cases run on (``"cuda"``
     limits worlds to the visible GPUs: NCCL needs one per process); ``external`` an
     external world (see the module docstring); ``max_nprocs`` the largest local world;
-    ``threads`` torch's intra-op threads per worker.
+    ``pool_size`` the workers of the one local pool every world shares (None: one pool
+    per world, of its size; see the module docstring); ``threads`` torch's intra-op
+    threads per worker.
     """
 
     def __init__(self, backend_spec: str, *, timeout_s: float = 120.0,
                  startup_timeout_s: float = 300.0, device: str = "cpu",
                  external: str | None = None, max_nprocs: int = DEFAULT_MAX_NPROCS,
-                 threads: int = 1) -> None:
+                 pool_size: int | None = None, threads: int = 1) -> None:
         if not isinstance(backend_spec, str) or not backend_spec:
             raise ValueError(f"backend_spec must be a backend name or 'package.module:attr', "
                              f"got {backend_spec!r}")
@@ -114,11 +120,19 @@ class PoolRunner:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if pool_size is not None and not (isinstance(pool_size, int) and
+                                          1 <= pool_size <= max_nprocs):
+            raise ValueError(f"pool_size must be an int in [1, max_nprocs={max_nprocs}], "
+                             f"got {pool_size!r}")
+        if pool_size is not None and external is not None:
+            raise ValueError("pool_size is for local pools; an external world's size is "
+                             "torchrun's")
         self.backend_spec = backend_spec
         self.timeout_s = float(timeout_s)
         self.startup_timeout_s = float(startup_timeout_s)
         self.device = device
         self.max_nprocs = max_nprocs
+        self.pool_size = pool_size
         self.threads = threads
         self.external = None if external is None else parse_external(external)
         if self.external is None:
@@ -147,7 +161,7 @@ class PoolRunner:
     def supports(self, world: World) -> bool:
         """Whether this runner can run ``world``."""
         return fits(world, device=self.device, external=self.external,
-                    max_nprocs=self.max_nprocs)
+                    max_nprocs=self.pool_size or self.max_nprocs)
 
     def run(self, case: Case) -> list[RankOutcome]:
         """Every process's :class:`RankOutcome` of ``case``, in process order.
@@ -160,7 +174,7 @@ class PoolRunner:
         if not self.supports(case.world):
             raise ValueError(f"world {case.world} is not supported by this runner "
                              f"(see supports())")
-        key = None if self.external else case.world
+        key = self._pool_key(case.world)
         pool = self._pools.get(key) or self._start(case.world)
         try:
             return pool.run(case, self.timeout_s)
@@ -168,8 +182,7 @@ class PoolRunner:
             self._discard(key, pool)
             note = ("the external workers were disconnected; the next case waits for "
                     "torchrun to relaunch them" if self.external else
-                    f"the pool of world {case.world} was killed; the next case starts "
-                    "a new one")
+                    f"{pool.label} was killed; the next case starts a new one")
             failure.add_note(note)
             raise
         except BaseException:
@@ -219,13 +232,23 @@ class PoolRunner:
             self._acceptor = Acceptor(address, self._authkey)
         return self._acceptor
 
+    def _pool_key(self, world: World) -> World | None:
+        """The pool that runs ``world``: its own, or (None) the one every world shares."""
+        return None if self.external or self.pool_size else world
+
     def _start(self, world: World) -> WorkerPool:
-        key = None if self.external else world
+        key = self._pool_key(world)
         if key in self._broken:
             raise self._broken[key]
         deadline = time.monotonic() + self.startup_timeout_s
         try:
-            pool = self._join_external(deadline) if self.external else self._spawn(world, deadline)
+            if self.external:
+                pool = self._join_external(deadline)
+            elif self.pool_size:
+                pool = self._spawn(self.pool_size, f"the shared worker pool of {self.pool_size} "
+                                                   "processes", deadline)
+            else:
+                pool = self._spawn(world.nprocs, f"the worker pool of world {world}", deadline)
         except WorkerFailure as failure:
             # Retrying would fail the same way (a worker cannot set itself up) or wait as
             # long again for workers that nobody is launching: later cases fail at once.
@@ -239,12 +262,11 @@ class PoolRunner:
         return Setup(self.backend_spec, store_path, self.timeout_s + PG_TIMEOUT_MARGIN_S,
                      self.threads, sys_path)
 
-    def _spawn(self, world: World, deadline: float) -> WorkerPool:
+    def _spawn(self, nprocs: int, label: str, deadline: float) -> WorkerPool:
         acceptor = self._listening()
-        token = f"pool{next(self._tokens)}-world{world}"
-        label = f"the worker pool of world {world}"
-        spawned = [spawn_worker(proc, world.nprocs, token, acceptor.address, self._authkey,
-                                self._log_dir) for proc in range(world.nprocs)]
+        token = f"pool{next(self._tokens)}-procs{nprocs}"
+        spawned = [spawn_worker(proc, nprocs, token, acceptor.address, self._authkey,
+                                self._log_dir) for proc in range(nprocs)]
 
         def exited() -> str | None:
             for worker in spawned:
@@ -257,7 +279,7 @@ class PoolRunner:
 
         endpoints = []
         try:
-            endpoints = acceptor.collect(token, world.nprocs, deadline, exited)
+            endpoints = acceptor.collect(token, nprocs, deadline, exited)
             by_pid = {worker.pid: worker for worker in spawned}
             for endpoint in endpoints:
                 endpoint.spawned = by_pid.get(endpoint.hello.pid)

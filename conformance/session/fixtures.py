@@ -47,15 +47,19 @@ def seed(pytestconfig: pytest.Config) -> int:
 
 @pytest.fixture(scope="session")
 def runner(pytestconfig: pytest.Config) -> Iterator[Runner]:
-    """LocalRunner for single-process backends; a pool of worker processes otherwise."""
+    """LocalRunner for single-process backends; otherwise worker processes: one local
+    pool that every world of the run shares (its largest world's size), or the
+    external world."""
     run = conformance_run(pytestconfig)
     if not run.backend.multi_process:
         yield LocalRunner(run.backend)
         return
     from embedspec.conformance.distributed import PoolRunner
 
+    external = pytestconfig.getoption("embedspec_external")
+    pool_size = None if external or not run.worlds else max(w.nprocs for w in run.worlds)
     pool = PoolRunner(run.spec, timeout_s=run.profile.timeout_s, device=run.device,
-                      external=pytestconfig.getoption("embedspec_external"))
+                      external=external, pool_size=pool_size)
     try:
         yield pool
     finally:
