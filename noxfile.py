@@ -43,6 +43,13 @@ def conformance_eager(session: nox.Session) -> None:
     _check(session, "eager")
 
 
+@nox.session(name="conformance-torch_compile")
+def conformance_torch_compile(session: nox.Session) -> None:
+    """The conformance suite on torch.compile'd torch.nn.Embedding (quick profile; inductor
+    compiles every layer the suite builds, so this takes minutes)."""
+    _check(session, "torch_compile")
+
+
 @nox.session(name="conformance-distributed")
 def conformance_distributed(session: nox.Session) -> None:
     """The conformance suite on the multi-process distributed backend (quick profile)."""

@@ -41,6 +41,7 @@ BUILTIN_BACKENDS: Mapping[str, str] = {
     "eager": "embedspec.backends.eager:EagerBackend",
     "reference": "embedspec.backends.reference_backend:ReferenceBackend",
     "torch_nn": "embedspec.backends.torch_nn:TorchNNBackend",
+    "torch_compile": "embedspec.backends.torch_compile:TorchCompileBackend",
     "distributed": "embedspec.backends.distributed:DistributedBackend",
     "native": "embedspec.backends.native:NativeBackend",
     "distributed-native": "embedspec.backends.native:DistributedNativeBackend",

@@ -102,17 +102,23 @@ class BitsandbytesStableEmbedding(nn.Embedding):
         return self.norm(rows.to(torch.get_default_dtype())).to(self.weight.dtype)
 
 
-def build_embedding(config: EmbeddingConfig, device: torch.device) -> nn.Embedding:
-    layer = nn.Embedding(config.num_embeddings, config.embedding_dim, config.padding_idx,
-                         config.max_norm, config.norm_type, config.scale_grad_by_freq,
-                         config.sparse, device=device, dtype=config.dtype)
+def build_embedding(config: EmbeddingConfig, device: torch.device,
+                    cls: type[nn.Embedding] = nn.Embedding) -> nn.Embedding:
+    """A ``cls`` (``torch.nn.Embedding`` or a subclass with its constructor) built with
+    ``config``'s options, dtype and init scheme on ``device``."""
+    layer = cls(config.num_embeddings, config.embedding_dim, config.padding_idx,
+                config.max_norm, config.norm_type, config.scale_grad_by_freq,
+                config.sparse, device=device, dtype=config.dtype)
     initialise_(layer, config.init, native="normal")
     return layer
 
 
-def build_stable(config: StableEmbeddingConfig, device: torch.device
+def build_stable(config: StableEmbeddingConfig, device: torch.device,
+                 cls: type[BitsandbytesStableEmbedding] = BitsandbytesStableEmbedding,
                  ) -> BitsandbytesStableEmbedding:
-    layer = BitsandbytesStableEmbedding(
+    """A ``cls`` (:class:`BitsandbytesStableEmbedding` or a subclass with its constructor)
+    built with ``config``'s options, dtype and init scheme on ``device``."""
+    layer = cls(
         config.num_embeddings, config.embedding_dim, config.padding_idx, config.max_norm,
         config.norm_type, config.scale_grad_by_freq, config.sparse,
         device=device, dtype=config.dtype)
@@ -121,7 +127,7 @@ def build_stable(config: StableEmbeddingConfig, device: torch.device
 
 
 @functools.cache
-def _dtypes() -> tuple[str, ...]:
+def cpu_dtypes() -> tuple[str, ...]:
     """float32/float64, plus float16/bfloat16 where this torch's CPU embedding runs them."""
     supported = ["float32", "float64"]
     for name, dtype in (("float16", torch.float16), ("bfloat16", torch.bfloat16)):
@@ -140,12 +146,15 @@ class TorchNNBackend(Backend):
 
     name = "torch_nn"
     description = "plain torch.nn.Embedding with PyTorch's own behaviour (CPU), no fixes"
+    #: The module classes :meth:`build` instantiates (subclasses keep the constructors).
+    embedding_class: type[nn.Embedding] = nn.Embedding
+    stable_class: type[BitsandbytesStableEmbedding] = BitsandbytesStableEmbedding
 
     def availability(self) -> Availability:
         return Availability.yes()
 
     def capabilities(self) -> Capabilities:
-        row = {"features": "all", "dtypes": _dtypes(), "devices": ["cpu"]}
+        row = {"features": "all", "dtypes": cpu_dtypes(), "devices": ["cpu"]}
         return Capabilities.declare({"embedding": row, "stable": row})
 
     def divergences(self) -> tuple[Divergence, ...]:
@@ -154,11 +163,11 @@ class TorchNNBackend(Backend):
 
     def build(self, config: LayerConfig, context: BuildContext) -> nn.Module:
         if context.world_size != 1 or context.dp_size != 1:
-            raise ValueError(f"backend 'torch_nn' builds single-process layers, got "
+            raise ValueError(f"backend {self.name!r} builds single-process layers, got "
                              f"world_size={context.world_size}, dp_size={context.dp_size}")
         if isinstance(config, EmbeddingConfig):
-            return build_embedding(config, context.device)
+            return build_embedding(config, context.device, self.embedding_class)
         if isinstance(config, StableEmbeddingConfig):
-            return build_stable(config, context.device)
-        raise ValueError(f"backend 'torch_nn' builds the embedding and stable families, "
+            return build_stable(config, context.device, self.stable_class)
+        raise ValueError(f"backend {self.name!r} builds the embedding and stable families, "
                          f"not {type(config).__name__}")

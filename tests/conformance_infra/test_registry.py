@@ -86,8 +86,9 @@ def test_availability_that_raises(fakes):
 
 
 def test_builtins_are_registered_as_data():
-    assert set(BUILTIN_BACKENDS) == {"eager", "reference", "torch_nn", "distributed", "native",
-                                     "distributed-native", "triton", "triton-deterministic"}
+    assert set(BUILTIN_BACKENDS) == {"eager", "reference", "torch_nn", "torch_compile",
+                                     "distributed", "native", "distributed-native", "triton",
+                                     "triton-deterministic"}
     regs = registrations()
     for name, spec in BUILTIN_BACKENDS.items():
         assert regs[name][0].spec == spec
