@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from embedspec.conformance.checks.case import ErrorInfo, RankOutcome
-from embedspec.conformance.checks.roles import Role
+from embedspec.conformance.checks.roles import Role, on_rows
 from embedspec.conformance.checks.tolerance import Bound
 
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
@@ -159,10 +159,8 @@ def assert_sparse_grad_equal(actual: torch.Tensor, expected: torch.Tensor, bound
             f"{what}: after coalescing, holds rows {a_rows}, expected {e_rows} "
             f"(missing {missing}, unexpected {extra})")
     rows = e.indices()[0]
-    dense_role = None if role is None else (
-        lambda index: role((e_rows[index[0]], *index[1:])) if index else None)
     assert_within(a.values(), e.values(), bound.rows(rows), what=f"{what} (values of rows "
-                  f"{e_rows})", role=dense_role)
+                  f"{e_rows})", role=on_rows(role, e_rows))
 
 
 def assert_state_unchanged(before: Mapping[str, torch.Tensor],

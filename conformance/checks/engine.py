@@ -42,6 +42,7 @@ from embedspec.conformance.checks.expected.common import REFERENCE_LAYERS, refer
 from embedspec.conformance.checks.init_statistics import assert_follows, scheme_distribution
 from embedspec.conformance.checks.initialisation import fresh_table, scheme_of, shapes
 from embedspec.conformance.checks.repro import reporting
+from embedspec.conformance.checks.roles import Role, on_rows, output_role, table_role
 from embedspec.conformance.checks.target import Target
 from embedspec.reference import unpack
 
@@ -92,20 +93,22 @@ def check_repeatable(target: Target, case: Case) -> list[RankOutcome]:
         first, second = target.run(case), target.run(case)
         compare(case, first, expected)
         compare(case, second, expected)
-        for one, again in zip(first, second, strict=True):
+        for proc, (one, again) in enumerate(zip(first, second, strict=True)):
+            role = output_role(case, proc)
             outputs = one.extra.get("outputs", [one.output])
             for i, output in enumerate(outputs[1:], start=2):
                 assert_exact(output, outputs[0], what=f"output of forward {i} of "
-                                                      f"{len(outputs)}")
-            assert_exact(again.output, one.output, what="output of a second run")
+                                                      f"{len(outputs)}", role=role)
+            assert_exact(again.output, one.output, what="output of a second run", role=role)
             if target.backend.deterministic_backward:
-                _assert_same_gradients(again.grads, one.grads)
+                _assert_same_gradients(again.grads, one.grads, table_role(case, proc))
     return first
 
 
 def _assert_same_gradients(again: dict[str, torch.Tensor | None],
-                           first: dict[str, torch.Tensor | None]) -> None:
-    """Two runs' gradients bitwise equal (sparse ones after coalescing)."""
+                           first: dict[str, torch.Tensor | None], role: Role) -> None:
+    """Two runs' gradients bitwise equal (sparse ones after coalescing); ``role``: that
+    of an element of the ``weight`` gradient."""
     if set(again) != set(first):
         raise AssertionError(f"gradients of {sorted(again)} in a second run, {sorted(first)} "
                              "in the first")
@@ -116,11 +119,13 @@ def _assert_same_gradients(again: dict[str, torch.Tensor | None],
             if (grad is None) != (other is None):
                 raise AssertionError(f"{what}: present in one run only")
             continue
+        element = role if name == "weight" else None
         if grad.layout == torch.sparse_coo:
             grad, other = grad.coalesce(), other.coalesce()
             assert_exact(other.indices(), grad.indices(), what=f"{what}, indices")
+            element = on_rows(element, grad.indices()[0].tolist())
             grad, other = grad.values(), other.values()
-        assert_exact(other, grad, what=what)
+        assert_exact(other, grad, what=what, role=element)
 
 
 def check_packed_agreement(target: Target, case: Case) -> list[RankOutcome]:
@@ -137,15 +142,16 @@ def check_packed_agreement(target: Target, case: Case) -> list[RankOutcome]:
         assert_no_error(forward, what="the backend's forward")
         assert_no_error(packed, what="the backend's packed()")
         assert_no_error(packed_forward, what="the backend's forward_packed()")
+        role = output_role(case)
         assert_exact(packed_forward.output, forward.output,
-                     what="forward_packed() output vs the latent forward")
+                     what="forward_packed() output vs the latent forward", role=role)
         table = packed.extra["packed"]
         ids = case.inputs[0].reshape(-1).to(torch.int64)
         rows = unpack(table["qweight"], case.config.embedding_dim)[ids] \
             * table["scale"][ids].unsqueeze(1)
         dequantised = rows.to(forward.output.dtype).reshape(forward.output.shape)
         assert_exact(forward.output, dequantised,
-                     what="latent forward vs the backend's own packed table")
+                     what="latent forward vs the backend's own packed table", role=role)
     return [forward]
 
 

@@ -127,6 +127,14 @@ def table_role(case: Case, proc: int = 0, renorm: Renorm | None = None, *,
     return role
 
 
+def on_rows(role: Role | None, rows: list[int]) -> Role | None:
+    """The role of element ``(i, column)`` of a tensor holding rows ``rows`` of a table
+    (a sparse gradient's values), from ``role``, that of the table's elements."""
+    if role is None:
+        return None
+    return lambda index: role((rows[index[0]], *index[1:])) if index else None
+
+
 def output_role(case: Case, proc: int = 0, renorm: Renorm | None = None) -> Role:
     """The role of element ``(*position, column)`` of process ``proc``'s output: the
     id that position looks up and what the spec says of it."""

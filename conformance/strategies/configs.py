@@ -28,7 +28,7 @@ from embedspec.reference.configs import (
 )
 from hypothesis import strategies as st
 
-from .reuse import reused
+from .reuse import reused, sampled_from
 from .tensors import torch_dtype
 
 SINGLE_PROCESS_FAMILIES: tuple[str, ...] = ("embedding", "stable", "binary")
@@ -165,7 +165,7 @@ class ConfigRule:
 
 def _one_of(argument: str, values: Sequence[Any], **also: Any) -> Breaker:
     def breaker(draw: st.DrawFn, config: LayerConfig) -> tuple[str, dict[str, Any]]:
-        return argument, {argument: draw(st.sampled_from(values)), **also}
+        return argument, {argument: draw(sampled_from(values)), **also}
     return breaker
 
 
@@ -178,14 +178,14 @@ def _padding_out_of_range(draw: st.DrawFn, config: LayerConfig) -> tuple[str, di
 
 def _size(values: Sequence[Any]) -> Breaker:
     def breaker(draw: st.DrawFn, config: LayerConfig) -> tuple[str, dict[str, Any]]:
-        argument = draw(st.sampled_from(("num_embeddings", "embedding_dim")))
-        return argument, {argument: draw(st.sampled_from(values))}
+        argument = draw(sampled_from(("num_embeddings", "embedding_dim")))
+        return argument, {argument: draw(sampled_from(values))}
     return breaker
 
 
 def _flag_not_bool(draw: st.DrawFn, config: LayerConfig) -> tuple[str, dict[str, Any]]:
-    argument = draw(st.sampled_from(("sparse", "scale_grad_by_freq")))
-    return argument, {argument: draw(st.sampled_from((1, 0, "yes", None)))}
+    argument = draw(sampled_from(("sparse", "scale_grad_by_freq")))
+    return argument, {argument: draw(sampled_from((1, 0, "yes", None)))}
 
 
 ALL = ("embedding", "stable", "binary")
@@ -240,5 +240,5 @@ def rule_breaking_configs(draw: st.DrawFn, family: str, rule: str,
 @st.composite
 def invalid_configs(draw: st.DrawFn, family: str, dtype: str = "float32") -> InvalidConfig:
     """A configuration of ``family`` breaking one of its rules of :data:`CONFIG_RULES`."""
-    rule = draw(st.sampled_from([r.name for r in rules_of(family)]))
+    rule = draw(sampled_from(tuple(r.name for r in rules_of(family))))
     return draw(rule_breaking_configs(family, rule, dtype))

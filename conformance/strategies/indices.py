@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from hypothesis import strategies as st
 
-from .reuse import reused
+from .reuse import reused, sampled_from
 
 INDEX_DTYPE_NAMES: tuple[str, ...] = ("int32", "int64")
 """The index dtypes every backend accepts (S0.2)."""
@@ -130,7 +130,7 @@ def id_lists(num_embeddings: int, distribution: str, count: int) -> st.SearchStr
     if distribution == "duplicates":
         return st.integers(0, top).map(lambda i: [i] * count)
     if distribution == "ends":
-        return st.lists(st.sampled_from(sorted({0, top})), min_size=count, max_size=count)
+        return st.lists(sampled_from(tuple(sorted({0, top}))), min_size=count, max_size=count)
     raise ValueError(f"unknown id distribution {distribution!r}; known: "
                      f"{', '.join(ID_DISTRIBUTIONS)}")
 
@@ -213,9 +213,9 @@ def index_draws(draw: st.DrawFn, num_embeddings: int, *,
             raise ValueError("an index tensor that must include ids cannot be empty")
     if num_embeddings == 0:
         layouts = ("empty",)
-    dtype = draw(st.sampled_from(dtypes))
-    layout = draw(st.sampled_from(layouts))
-    distribution = draw(st.sampled_from(distributions))
+    dtype = draw(sampled_from(dtypes))
+    layout = draw(sampled_from(layouts))
+    distribution = draw(sampled_from(distributions))
     shape = draw(_shapes_holding(layout, max_numel, len(include)))
     ids = draw(id_lists(num_embeddings, distribution, math.prod(shape)))
     tensor = _materialise(ids, shape, index_dtype(dtype), layout, num_embeddings)
@@ -253,7 +253,7 @@ def out_of_range_index_tensors(draw: st.DrawFn, num_embeddings: int, *,
     layouts = ("contiguous", "scalar", "transposed", "strided")
     if num_embeddings == 0:
         shape = draw(index_shapes("contiguous"))
-        dtype = draw(st.sampled_from(tuple(dtypes)))
+        dtype = draw(sampled_from(tuple(dtypes)))
         return torch.full(shape, draw(out_of_range_ids(0, dtype)), dtype=index_dtype(dtype))
     base = draw(index_draws(num_embeddings, dtypes=dtypes, layouts=layouts))
     tensor = base.tensor
@@ -271,7 +271,7 @@ def bad_dtype_index_tensors(draw: st.DrawFn, num_embeddings: int, *,
                             dtypes: Sequence[str] = BAD_INDEX_DTYPE_NAMES) -> torch.Tensor:
     """An index tensor whose ids would be valid but whose dtype is not int32/int64
     (bool, uint8, int16, float32): ``TypeError`` (S0.2)."""
-    dtype = draw(st.sampled_from(tuple(dtypes)))
+    dtype = draw(sampled_from(tuple(dtypes)))
     layouts = ("contiguous", "scalar") if num_embeddings else ("empty",)
     valid = draw(index_tensors(num_embeddings, layouts=layouts, dtypes=("int64",)))
     if dtype == "bool":

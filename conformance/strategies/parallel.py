@@ -37,7 +37,7 @@ from .indices import (
     index_tensors,
     out_of_range_index_tensors,
 )
-from .reuse import reused
+from .reuse import reused, sampled_from
 from .tensors import grad_outputs, tables, torch_dtype
 
 __all__ = [
@@ -71,7 +71,7 @@ def world_draws(worlds: Sequence[World]) -> st.SearchStrategy[World]:
     """One of ``worlds`` (those the plugin gave the test), shrinking to the smallest."""
     if not worlds:
         raise ValueError("no world to draw from")
-    return st.sampled_from(sorted(worlds, key=lambda w: (w.nprocs, w.size)))
+    return sampled_from(tuple(sorted(worlds, key=lambda w: (w.nprocs, w.size))))
 
 
 # ---------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def vocab_parallel_configs(draw: st.DrawFn, world_size: int, dtype: str = "float
     (LoRA) id, False none, None either. With ``padding_size`` 64 and a small vocab,
     several ranks own nothing but padding (F3.3), which is legal.
     """
-    padding = draw(st.sampled_from(PADDING_SIZES))
+    padding = draw(sampled_from(PADDING_SIZES))
     unit = math.lcm(padding, world_size)
     org_padded = unit * draw(st.integers(1, max(1, 24 // unit)))
     org = draw(st.integers(max(1, org_padded - padding + 1), org_padded))
@@ -122,7 +122,7 @@ def invalid_vocab_parallel_configs(draw: st.DrawFn, world_size: int,
     kinds = ["padding_size", "org_above", "org_zero", "num_negative", "dim_negative"]
     if world_size > 1:
         kinds.append("indivisible")
-    kind = draw(st.sampled_from(kinds))
+    kind = draw(sampled_from(tuple(kinds)))
     if kind == "padding_size":
         return good.replace(padding_size=draw(st.integers(-3, 0)))
     if kind == "org_above":
@@ -162,7 +162,7 @@ def sharded_configs(draw: st.DrawFn, world_size: int, dtype: str = "float32", *,
     ``scale_grad_by_freq``: True on with a drawn value, False off, None drawn.
     """
     if partition is None:
-        partition = draw(st.sampled_from(("balanced", "even")))
+        partition = draw(sampled_from(("balanced", "even")))
     if gather_output is None:
         gather_output = draw(st.booleans())
     rows = draw(st.integers(1, max_rows))
@@ -198,17 +198,17 @@ def invalid_sharded_configs(draw: st.DrawFn, world_size: int,
              "dim_negative"]
     if world_size > 1:
         kinds.append("uneven")
-    kind = draw(st.sampled_from(kinds))
+    kind = draw(sampled_from(tuple(kinds)))
     if kind == "padding_idx":
         bad = draw(st.one_of(st.integers(rows, rows + 5), st.integers(-rows - 5, -rows - 1)))
         return good.replace(padding_idx=bad)
     if kind == "max_norm":
-        return good.replace(max_norm=draw(st.sampled_from((-1.0, -1e-3, math.inf, math.nan))))
+        return good.replace(max_norm=draw(sampled_from((-1.0, -1e-3, math.inf, math.nan))))
     if kind == "norm_type":
         return good.replace(max_norm=1.0,
-                            norm_type=draw(st.sampled_from((0.0, -2.0, -math.inf, math.nan))))
+                            norm_type=draw(sampled_from((0.0, -2.0, -math.inf, math.nan))))
     if kind == "partition":
-        return good.replace(partition=draw(st.sampled_from(("uneven", "rows", ""))))
+        return good.replace(partition=draw(sampled_from(("uneven", "rows", ""))))
     if kind == "num_negative":
         return good.replace(num_embeddings=draw(st.integers(-5, -1)))
     if kind == "dim_negative":
@@ -320,7 +320,7 @@ def vocab_parallel_scenarios(draw: st.DrawFn, worlds: Sequence[World], dtype: st
             replica_strategy=lambda _: _with_added_id(org, config.num_embeddings)))
     else:
         inputs = draw(process_inputs(world, config.num_embeddings, kind=ids))
-    fill = draw(st.sampled_from((0.0, 3.0)))
+    fill = draw(sampled_from((0.0, 3.0)))
     scenario = Scenario(config, world, table, inputs, vocab_padding_fill=fill)
     if backward:
         scenario.grad_outputs = draw(process_grad_outputs(

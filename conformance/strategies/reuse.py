@@ -75,3 +75,8 @@ def reused(factory: Callable[P, S]) -> Callable[P, S]:
         return found
 
     return build
+
+
+#: ``st.sampled_from``, built once per tuple of values (hypothesis builds it anew on
+#: every call, and the case strategies call it for every example).
+sampled_from = reused(st.sampled_from)

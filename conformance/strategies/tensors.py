@@ -28,7 +28,7 @@ from embedspec.reference.configs import LayerConfig
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .reuse import reused
+from .reuse import reused, sampled_from
 
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
 """The floating dtype names tests are parametrized over: float32, float64, float16, bfloat16."""
@@ -106,7 +106,7 @@ def float_tensors(shape: Sequence[int], dtype: str | torch.dtype,
 
 @reused
 def _row_scale_lists(row_scales: tuple[float, ...], rows: int) -> st.SearchStrategy[list]:
-    return st.lists(st.sampled_from(row_scales), min_size=rows, max_size=rows)
+    return st.lists(sampled_from(row_scales), min_size=rows, max_size=rows)
 
 
 @reused

@@ -87,3 +87,18 @@ def test_a_role_that_fails_never_hides_the_failure():
 
     with pytest.raises(AssertionError, match=r"first at index \(0,\): got 1.0"):
         assert_exact(torch.ones(1), torch.zeros(1), role=broken)
+
+
+def test_a_sparse_gradient_names_the_table_row_of_its_values():
+    from embedspec.conformance.checks.compare import compare_grads
+
+    case = Case(EmbeddingConfig(6, 2, padding_idx=4), inputs=[torch.tensor([1, 4])])
+    def sparse(values):
+        return torch.sparse_coo_tensor([[1, 4]], torch.tensor(values), (6, 2),
+                                       check_invariants=True)
+
+    want, got = sparse([[1.0, 1.0], [0.0, 0.0]]), sparse([[1.0, 1.0], [0.0, 3.0]])
+    with pytest.raises(AssertionError, match=r"first at index \(1, 1\) \(row 4: the padding "
+                                             r"row, looked up 1 time by the input\)"):
+        compare_grads({"weight": got}, {"weight": want}, {},
+                      role=table_role(case, lookups=True))
