@@ -1,9 +1,12 @@
 """``embedspec bench``: time a backend against the baselines and judge its gates.
 
-Exit status: 0 when every gate holds (and no scenario was rejected or failed), 1 when
-a gate fails or the backend's output was wrong, 2 when the backend cannot be loaded
-or the command line or gate file is unusable. Writes ``DIR/bench.json`` and
-``DIR/bench.md`` (default ``DIR``: ``reports/bench/<backend>``) and prints the table.
+Exit status (:mod:`embedspec.conformance.cli.exits`, as for ``check`` and ``report``):
+0 when every gate holds (and no scenario was rejected or failed), 1 when a gate fails
+or the backend's output was wrong, 2 when the backend cannot be loaded or is
+multi-process, 64 when the command line, the gate file or the output folder is
+unusable (checked before anything is timed). Writes ``DIR/bench.json`` and
+``DIR/bench.md`` (default ``DIR``: ``reports/bench/<backend>``), each atomically, and
+prints the table.
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from embedspec.conformance.cli.exits import BACKEND_UNUSABLE, USAGE, CommandError
+    from embedspec.conformance.cli.outputs import prepare_folder, write_atomically
+
+    try:  # a folder named on the command line is checked before anything is imported
+        if args.out and not args.list:
+            prepare_folder(args.out, "--out")
+    except CommandError as error:
+        return _refuse(str(error), error.status)
     import torch
     from embedspec.backends.registry import BackendLoadError, load_backend
 
@@ -59,21 +70,27 @@ def main(args: argparse.Namespace) -> int:
             print(f"{s.name:40} {'quick' if 'quick' in s.sets else 'full ':5}  {s.describe()}")
         return 0
     if not args.backend:
-        return _refuse("--backend SPEC is required")
+        return _refuse("--backend SPEC is required", USAGE)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        return _refuse("--device cuda: no CUDA device is visible here", USAGE)
     try:
         backend = load_backend(args.backend)
     except BackendLoadError as error:
-        return _refuse(f"cannot use backend {args.backend!r}: {error}")
+        return _refuse(f"cannot use backend {args.backend!r}: {error}", BACKEND_UNUSABLE)
     if backend.multi_process:
         return _refuse(f"backend {backend.name!r} is multi-process; bench builds single-process "
-                       "layers (benchmark its compute backend's kernels instead)")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        return _refuse("--device cuda: no CUDA device is visible")
+                       "layers (benchmark its compute backend's kernels instead)",
+                       BACKEND_UNUSABLE)
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown or not args.rounds > 0 or not args.min_block > 0:
         return _refuse(f"unknown baselines {unknown}; known: {', '.join(BASELINES)}" if unknown
-                       else "--rounds and --min-block must be positive")
+                       else "--rounds and --min-block must be positive", USAGE)
+    out = Path(args.out) if args.out else DEFAULT_OUT / backend.name
+    try:
+        prepare_folder(out, "--out")
+    except CommandError as error:
+        return _refuse(str(error), error.status)
     try:
         scenarios = select(args.scenarios)
         if args.cpu_time:
@@ -83,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
         path = Path(args.gates) if args.gates else default_gates_path(backend)
         gate_file = load_gates(path) if path is not None else None
     except (ValueError, GateFileError) as error:
-        return _refuse(str(error))
+        return _refuse(str(error), USAGE)
     settings = Settings(rounds=args.rounds, min_block_s=args.min_block, seed=args.seed,
                         baselines=baselines)
     print(f"embedspec bench: {backend.name}, {len(scenarios)} scenarios, device {device}, "
@@ -91,12 +108,9 @@ def main(args: argparse.Namespace) -> int:
     run = run_bench(backend, scenarios, device=device, clock=clock, settings=settings,
                     gate_file=gate_file, growth=not args.no_growth,
                     progress=lambda line: print(f"  {line}", flush=True))
-    out = Path(args.out) if args.out else DEFAULT_OUT / backend.name
-    out.mkdir(parents=True, exist_ok=True)
     text = render_markdown(run)
-    (out / "bench.md").write_text(text, encoding="utf-8")
-    (out / "bench.json").write_text(json.dumps(run.to_json(), indent=1) + "\n",
-                                    encoding="utf-8")
+    write_atomically(out / "bench.md", text)
+    write_atomically(out / "bench.json", json.dumps(run.to_json(), indent=1) + "\n")
     print()
     print(text)
     failed = [g for g in run.gates if g.failed]
@@ -107,6 +121,6 @@ def main(args: argparse.Namespace) -> int:
     return status
 
 
-def _refuse(message: str) -> int:
+def _refuse(message: str, status: int) -> int:
     print(f"embedspec bench: {message}", file=sys.stderr)
-    return 2
+    return status

@@ -65,12 +65,28 @@ def skip_reasons(cell: Cell) -> list[tuple[str, int]]:
     return sorted(Counter(r.message or "(no reason given)" for r in cell.skips).items())
 
 
-def column_note(column: Column) -> str:
-    """Why a column has unsupported or skipped tests, where the report knows."""
+def column_note(column: Column, report_profile: str | None = None) -> str:
+    """What the report knows about a column: that it ran on another profile than the
+    report's ``report_profile`` (the reference's lighter default), and why it has
+    unsupported or skipped tests."""
+    notes = []
+    if report_profile and column.profile and column.profile != report_profile:
+        notes.append(profile_note(column, report_profile))
     if column.backend == "reference" and (column.counts.get("unsupported")
                                           or column.counts.get("skipped")):
-        return REFERENCE_NOTE
-    return ""
+        notes.append(REFERENCE_NOTE)
+    return " ".join(notes)
+
+
+def profile_note(column: Column, report_profile: str) -> str:
+    """Why ``column`` ran on its own profile."""
+    if column.backend == "reference":
+        return (f"The reference column ran on the {column.profile} profile, not "
+                f"{report_profile}: it checks the spec against itself, so more examples "
+                "there search for bugs of the suite rather than of a backend "
+                f"(--reference-profile {report_profile} runs it like the others).")
+    return f"The {column.backend} column ran on the {column.profile} profile, not " \
+           f"{report_profile}."
 
 
 def failing_summary(report: Report, backend: str) -> str:

@@ -2,7 +2,8 @@
 the output folder, and what changed since the previous run.
 
 An entry holds the run's date, settings, versions and git commit, per backend its
-run status, version and outcome counts, the verdict of every cell that has tests,
+run status, version, profile, duration (seconds, for the next run's estimate of the
+time left) and outcome counts, the verdict of every cell that has tests,
 and, when the run was benchmarked, per backend and scenario its speedup against
 each baseline and its roofline fraction, with the run's noise band.
 
@@ -84,6 +85,8 @@ def history_entry(report: Report) -> dict[str, Any]:
         "git_commit": report.git_commit,
         "versions": dict(report.versions),
         "backends": {c.backend: {"version": c.version, "status": c.status,
+                                 "profile": c.profile or report.profile,
+                                 "duration_s": round(c.duration_s, 1),
                                  "counts": {k: v for k, v in c.counts.items() if v}}
                      for c in report.columns},
         "verdicts": verdicts,
@@ -113,18 +116,20 @@ def read_history(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return entries, unreadable
 
 
-def record(report: Report, folder: Path) -> History:
+def record(report: Report, folder: Path, *, append: bool = True) -> History:
     """Compare ``report`` with the last entry of ``folder``'s history, append its own
-    entry, and return what changed (also set as ``report.history``)."""
+    entry (unless ``append`` is False: an interrupted run is no baseline for the next),
+    and return what changed (also set as ``report.history``)."""
     path = folder / HISTORY_FILE
     entries, unreadable = read_history(path)
     entry = history_entry(report)
     history = compare(entries[-1] if entries else None, entry)
     history.unreadable = unreadable
     history.trend = trend([*entries, entry])
-    folder.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, sort_keys=True) + "\n")
+    if append:
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, sort_keys=True) + "\n")
     report.history = history
     return history
 

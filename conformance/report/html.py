@@ -57,7 +57,7 @@ def render_html(report: Report) -> str:
 
 def _nav(report: Report) -> str:
     links = [("header", "Run"), ("changes", "Changes"), ("matrix", "Matrix"),
-             ("divergences", "Divergences"), ("stopped", "Crashes and timeouts"),
+             ("divergences", "Divergences"), ("stopped", "Crashes, timeouts and interruptions"),
              ("performance", "Performance"), ("not-run", "Not run")]
     present = {"header", "matrix", "changes" if report.history is not None else "",
                "divergences" if report.divergences else "",
@@ -106,7 +106,8 @@ def _backends(report: Report) -> str:
             f"<td>{n['failed'] + n['error'] + n['xpassed']}</td><td>{n['xfailed']}</td>"
             f"<td>{n['unsupported']}</td><td>{n['skipped']}</td><td>{c.duration_s:.1f} s</td>"
             f"<td>{_code_or(c.expectations, 'none')}</td></tr>")
-    notes = "".join(f"<p>{escape(note)}</p>" for c in report.columns if (note := column_note(c)))
+    notes = "".join(f"<p>{escape(note)}</p>" for c in report.columns
+                    if (note := column_note(c, report.profile)))
     return f"<table class=\"backends\"><thead>{head}</thead><tbody>{''.join(rows)}</tbody>" \
            f"</table>{notes}"
 

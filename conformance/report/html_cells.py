@@ -22,6 +22,9 @@ from embedspec.conformance.report.verdicts import VERDICTS, divergence_ids, plur
 from embedspec.conformance.session.failure_notes import failure_parts
 from embedspec.conformance.session.results import TestResult
 
+#: How a stopped run ended, in words.
+STOPPED_WORDS = {"crash": "crashed", "timeout": "timed out", "interrupted": "was interrupted"}
+
 
 class CellRenderer:
     """Renders the matrix's cells, numbering the repro snippets so each has its id."""
@@ -58,7 +61,7 @@ class CellRenderer:
                 f"<li>{escape(plural(n, 'test'))}: {escape(reason)}</li>"
                 for reason, n in reasons) + "</ul>")
         if cell.run_status != "ok":
-            parts.append(f'<p>The run {"crashed" if cell.run_status == "crash" else "timed out"}'
+            parts.append(f"<p>The run {STOPPED_WORDS.get(cell.run_status, 'stopped')}"
                          f" before {escape(plural(cell.pending, 'test'))} of this row finished: "
                          f'see <a href="#{stopped_anchor(backend)}">how it stopped</a>.</p>')
         return "".join(parts)

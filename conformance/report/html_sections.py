@@ -1,6 +1,6 @@
 """The page's sections below the matrix: the documented divergences with their own
-witnesses, the crashes and timeouts, and the backends not run with the stale
-expectations. Every string from a backend or a test is escaped."""
+witnesses, the crashes, timeouts and interrupted runs, and the backends not run with
+the stale expectations. Every string from a backend or a test is escaped."""
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ def stopped_section(report: Report) -> str:
         blocks.append("".join(parts))
     if not blocks:
         return ""
-    return '<section id="stopped"><h2>Crashes and timeouts</h2>' + "".join(blocks) + "</section>"
+    return ('<section id="stopped"><h2>Crashes, timeouts and interruptions</h2>'
+            + "".join(blocks) + "</section>")
 
 
 def not_run_section(report: Report) -> str:

@@ -34,7 +34,8 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "tolerance": report.tolerance,
         "verdicts": {v: {"label": label, "meaning": VERDICT_MEANINGS[v]}
                      for v, label in VERDICTS.items()},
-        "columns": [asdict(c) | {"note": column_note(c) or None} for c in report.columns],
+        "columns": [asdict(c) | {"note": column_note(c, report.profile) or None}
+                    for c in report.columns],
         "rows": [{"family": family, "feature": feature} for family, feature in report.rows],
         "cells": [_cell(row, backend, cell) for row, by_backend in report.cells.items()
                   for backend, cell in by_backend.items()],

@@ -5,8 +5,8 @@ machine, git commit), one line per backend (with its expectations file), what
 changed since the previous run, the compatibility table (family x feature by
 backend, each count with its dtypes) with its legend, the tolerance policy, then the
 details the table links to: failures with their repro snippets, expected failures
-with their reasons, the reasons of skipped and unsupported tests, crashes and
-timeouts with the end of the run's output, and backends not run.
+with their reasons, the reasons of skipped and unsupported tests, crashes,
+timeouts and interrupted runs with the end of the run's output, and backends not run.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ LEGEND = (
     "**N xfail** expected failure (listed in the backend's expectations file, with its reason); "
     "**N xpass** an expected failure that passed (the expectations file is out of date); "
     "**N unsup** not run because the backend does not declare that capability; "
-    "**N skip** skipped for another reason; **crash** / **timeout**: the run stopped, "
+    "**N skip** skipped for another reason; **crash** / **timeout** / **interrupted**: the "
+    "run stopped (it crashed, outlived its time limit, or the report was interrupted), "
     "and the tests of this row that never finished are counted as \"not run\"; "
     "**·** no tests. A count that holds only some of the cell's dtypes names them "
     "in parentheses. Failure counts link to the failing tests and their repro snippets, "
@@ -98,7 +99,7 @@ def machine_text(m: dict) -> str:
 
 
 def _column_notes(report: Report) -> str:
-    notes = [note for c in report.columns if (note := column_note(c))]
+    notes = [note for c in report.columns if (note := column_note(c, report.profile))]
     return "".join(f"\n\n{note}" for note in notes)
 
 

@@ -1,7 +1,7 @@
 """The sections of the Markdown report below the table: documented divergences with
 their own witnesses, failures with their repro snippets and tracebacks, expected
-failures, the reasons of skipped and unsupported tests, crashes and timeouts, and
-the backends not run with the stale expectations."""
+failures, the reasons of skipped and unsupported tests, crashes, timeouts and
+interrupted runs, and the backends not run with the stale expectations."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from embedspec.conformance.report.model import Cell, DivergenceCheck, Report
 from embedspec.conformance.report.verdicts import plural
 from embedspec.conformance.session.failure_notes import FailureParts, failure_parts
 from tabulate import tabulate
+
+STOPPED_HEADING = "## Crashes, timeouts and interruptions"
 
 
 def divergences_section(report: Report) -> str:
@@ -143,7 +145,7 @@ def stopped_section(report: Report) -> str:
         if column.output_tail:
             lines += ["", _details("end of output", column.output_tail)]
         blocks.append("\n".join(lines))
-    return "## Crashes and timeouts\n\n" + "\n\n".join(blocks) if blocks else ""
+    return STOPPED_HEADING + "\n\n" + "\n\n".join(blocks) if blocks else ""
 
 
 def not_run_section(report: Report) -> str:

@@ -2,9 +2,10 @@
 
 Each cell counts the outcomes of one backend's tests of one (family, feature):
 passed, failed, error, unsupported, expected failure (xfailed), expected failure
-that passed (xpassed) and skipped. A backend whose run crashed or timed out keeps
-the counts of the tests that finished; the rows holding tests that never finished
-are marked "crash" or "timeout" with the number of tests left. Each cell also keeps its
+that passed (xpassed) and skipped. A backend whose run crashed, timed out or was
+interrupted keeps the counts of the tests that finished; the rows holding tests that
+never finished are marked "crash", "timeout" or "interrupted" with the number of tests
+left. Each cell also keeps its
 counts per dtype, its skipped and unsupported tests (with their reasons) and its
 verdict (:mod:`embedspec.conformance.report.verdicts`).
 """
@@ -27,7 +28,7 @@ from embedspec.conformance.session.results import (
 if TYPE_CHECKING:
     from embedspec.conformance.report.history import History
 
-RunStatus = Literal["ok", "crash", "timeout"]
+RunStatus = Literal["ok", "crash", "timeout", "interrupted"]
 #: The row of tests whose spec marker is missing.
 UNMARKED = ("(unmarked)", "(unmarked)")
 
@@ -36,9 +37,10 @@ UNMARKED = ("(unmarked)", "(unmarked)")
 class BackendRun:
     """What running the suite on one backend produced.
 
-    ``results`` is complete for status "ok"; for "crash"/"timeout" it holds what the
-    run recorded before it stopped (``results.pending`` lists the tests that never
-    finished), or is None when it recorded nothing.
+    ``results`` is complete for status "ok"; for "crash", "timeout" and "interrupted"
+    (the report was stopped, and stopped the run) it holds what the run recorded before
+    it stopped (``results.pending`` lists the tests that never finished), or is None
+    when it recorded nothing. ``profile`` is the profile the backend ran on.
     """
 
     name: str
@@ -47,16 +49,18 @@ class BackendRun:
     version: str = ""
     message: str = ""
     duration_s: float = 0.0
-    #: the last lines the run printed, kept for crashes and timeouts
+    #: the last lines the run printed, kept for crashes, timeouts and interrupts
     output_tail: str = ""
+    profile: str = ""
 
 
 @dataclass
 class Cell:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
-    #: "ok", or the column's "crash"/"timeout" when some of this row's tests never finished
+    #: "ok", or the column's "crash"/"timeout"/"interrupted" when some of this row's tests
+    #: never finished
     run_status: str = "ok"
-    #: tests of this row that never finished (crash/timeout)
+    #: tests of this row that never finished (crash/timeout/interrupted)
     pending: int = 0
     failing: list[TestResult] = field(default_factory=list)
     expected: list[TestResult] = field(default_factory=list)
@@ -100,9 +104,11 @@ class Column:
     #: the expectations file the run used, if any
     expectations: str | None = None
     stale_expectations: list[str] = field(default_factory=list)
-    #: the test running when the run crashed or timed out, if known
+    #: the test running when the run crashed, timed out or was interrupted, if known
     running: str | None = None
     output_tail: str = ""
+    #: the profile the backend ran on (the reference's may be lighter than the report's)
+    profile: str = ""
 
 
 @dataclass
@@ -195,6 +201,7 @@ def build_report(runs: Sequence[BackendRun], *, profile: str, seed: int, device:
             stale_expectations=list(results.stale_expectations) if results else [],
             running=results.running if results else None,
             output_tail=run.output_tail,
+            profile=run.profile or (results.header.profile if results else ""),
         ))
     checks, undocumented = _check_divergences(runs, divergences or {})
     return Report(profile=profile, seed=seed, device=device, versions=versions,
@@ -236,7 +243,8 @@ def _check_divergences(runs: Sequence[BackendRun], divergences: Mapping[str, Seq
 
 def _mark_unfinished(run: BackendRun, rows: list[tuple[str, str]],
                      cells: dict[tuple[str, str], dict[str, Cell]]) -> None:
-    """Crash/timeout: the rows with unfinished tests; every row when nothing is known."""
+    """Crash/timeout/interrupted: the rows with unfinished tests; every row when nothing
+    is known."""
     if run.results is None:
         for row in rows:
             cells[row][run.name].run_status = run.status

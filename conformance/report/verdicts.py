@@ -4,7 +4,8 @@ A cell (one backend's tests of one family x feature) has one verdict, the first 
 applies of
 
 * ``failing``: a test failed, errored, or an expected failure passed;
-* ``stopped``: the run crashed or timed out before some of the row's tests finished;
+* ``stopped``: the run crashed, timed out or was interrupted before some of the row's
+  tests finished;
 * ``expected``: a test failed as the backend's expectations file says (the reason
   names the documented divergence, e.g. ``D-index-dtype``, when there is one);
 * ``conforming``: tests passed (others may be unsupported or skipped);
@@ -24,7 +25,7 @@ from embedspec.backends.contract import DTYPES
 #: verdict -> the label of the legend, in order of precedence.
 VERDICTS: dict[str, str] = {
     "failing": "failing",
-    "stopped": "crashed / timed out",
+    "stopped": "crashed / timed out / interrupted",
     "expected": "expected failure",
     "conforming": "conforming",
     "unsupported": "unsupported",
@@ -34,8 +35,8 @@ VERDICTS: dict[str, str] = {
 VERDICT_MEANINGS: dict[str, str] = {
     "failing": "a test failed, errored, or an expected failure passed (the expectations file "
                "is out of date)",
-    "stopped": "the backend's run crashed or timed out before some of this row's tests "
-               "finished",
+    "stopped": "the backend's run crashed, timed out or was interrupted before some of "
+               "this row's tests finished",
     "expected": "tests fail as the backend's expectations file says, with its reason and the "
                 "documented divergence it names",
     "conforming": "the tests that ran passed (others may be unsupported or skipped)",
@@ -51,7 +52,7 @@ _DIVERGENCE_ID = re.compile(r"\bD-[a-z0-9]+(?:-[a-z0-9]+)*")
 
 def verdict(counts: Mapping[str, int], run_status: str) -> str:
     """The verdict of a cell with outcome ``counts`` whose run ended ``run_status``
-    ("ok", "crash" or "timeout")."""
+    ("ok", "crash", "timeout" or "interrupted")."""
     if any(counts.get(o, 0) for o in UNEXPECTED):
         return "failing"
     if run_status != "ok":

@@ -9,7 +9,13 @@ While the run is in progress, :class:`ResultsWriter` appends each event to
 ``PATH.partial`` (JSON lines: header, the collected tests, each test's start and
 result). If the run crashes or is killed, :func:`load_partial` turns that file into
 an incomplete :class:`RunResults` saying which tests never finished and which one
-was running, so a report can show where a backend crashed or hung.
+was running, so a report can show where a backend crashed or hung;
+:func:`partial_progress` counts its results while the run goes on.
+
+A results file is marked ``"complete": true`` only when the run ended by itself
+(not interrupted) with a result for every test it collected; otherwise it says
+``false`` and lists the tests left (``pending``). A file without the mark, or whose
+mark contradicts its pending tests, reads as incomplete.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ OUTCOMES = ("passed", "failed", "unsupported", "xfailed", "xpassed", "error", "s
 #: Outcomes that make a run fail.
 UNEXPECTED_OUTCOMES = ("failed", "xpassed", "error")
 RESULTS_FORMAT = "embedspec-results/1"
+#: pytest's exit status of a run stopped by Ctrl-C (``pytest.ExitCode.INTERRUPTED``).
+PYTEST_INTERRUPTED = 2
 
 
 @dataclass
@@ -83,8 +91,9 @@ class RunResults:
     tests: list[TestResult] = field(default_factory=list)
     stale_expectations: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    #: pytest's exit status of the run (``pytest.ExitCode``)
     exit_status: int | None = None
-    #: False when read from a partial file of a run that never finished
+    #: True only for a run that ended by itself with a result for every collected test
     complete: bool = True
     #: tests collected but without a result (incomplete runs only)
     pending: list[TestRef] = field(default_factory=list)
@@ -113,7 +122,7 @@ class RunResults:
             stale_expectations=list(data.get("stale_expectations", [])),
             duration_s=float(data.get("duration_s", 0.0)),
             exit_status=data.get("exit_status"),
-            complete=bool(data.get("complete", True)),
+            complete=data.get("complete") is True and not data.get("pending"),
             pending=[TestRef(**_known(TestRef, t)) for t in data.get("pending", [])],
             running=data.get("running"),
         )
@@ -139,13 +148,16 @@ def partial_path(path: str | Path) -> Path:
 
 
 class ResultsWriter:
-    """Writes a run's events to ``PATH.partial`` as they happen, then ``PATH``."""
+    """Writes a run's events to ``PATH.partial`` as they happen, then ``PATH``, which
+    :meth:`finish` marks complete only when the run completed."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial.write_text("", encoding="utf-8")
+        self._collected: list[TestRef] = []
+        self._running: str | None = None
 
     def _append(self, kind: str, payload: dict[str, Any]) -> None:
         with self.partial.open("a", encoding="utf-8") as f:
@@ -155,15 +167,28 @@ class ResultsWriter:
         self._append("header", asdict(header))
 
     def collected(self, tests: list[TestRef]) -> None:
+        self._collected = list(tests)
         self._append("collected", {"tests": [asdict(t) for t in tests]})
 
     def started(self, test_id: str) -> None:
+        self._running = test_id
         self._append("start", {"id": test_id})
 
     def result(self, result: TestResult) -> None:
+        if result.id == self._running:
+            self._running = None
         self._append("result", asdict(result))
 
     def finish(self, results: RunResults) -> None:
+        """Write ``results`` to ``PATH`` (atomically) and remove the partial file. The
+        file is marked incomplete, with the tests left as ``pending``, when the run was
+        interrupted or a collected test has no result."""
+        done = {t.id for t in results.tests}
+        left = [t for t in self._collected if t.id not in done]
+        if left or results.exit_status == PYTEST_INTERRUPTED:
+            results.complete = False
+            results.pending = results.pending or left
+            results.running = results.running or self._running
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(results.to_json(), indent=1) + "\n", encoding="utf-8")
         tmp.replace(self.path)
@@ -202,6 +227,25 @@ def load_partial(path: str | Path) -> RunResults | None:
     pending = [t for t in collected if t.id not in done]
     return RunResults(header, list(done.values()), complete=False, pending=pending,
                       running=running)
+
+
+def partial_progress(path: str | Path) -> tuple[int, int] | None:
+    """(tests with a result, tests collected) of the run writing ``PATH.partial``, or
+    None before it has collected its tests (or when there is no partial file)."""
+    try:
+        lines = partial_path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    total, done = None, 0
+    for line in lines:
+        if line.startswith('{"kind": "result"'):
+            done += 1
+        elif line.startswith('{"kind": "collected"'):
+            try:
+                total = len(json.loads(line)["tests"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                return None
+    return None if total is None else (done, total)
 
 
 def versions() -> dict[str, str]:

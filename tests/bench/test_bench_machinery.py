@@ -93,10 +93,10 @@ def test_a_backend_that_cannot_load_exits_2(tmp_path, capsys):
     assert "cannot use backend" in capsys.readouterr().err
 
 
-def test_a_malformed_gate_file_exits_2(tmp_path, capsys):
+def test_a_malformed_gate_file_is_a_usage_error(tmp_path, capsys):
     bad = _gates(tmp_path, {"scenario": "*", "metric": "speed", "threshold": 1})
     status, _ = _bench(tmp_path, "CorrectBackend", "--gates", bad)
-    assert status == 2
+    assert status == 64
     assert "'metric' must be one of" in capsys.readouterr().err
 
 

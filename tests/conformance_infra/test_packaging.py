@@ -71,7 +71,8 @@ def test_wheel_holds_every_package_and_the_suite_files(wheel):
         assert package.replace(".", "/") + "/__init__.py" in names, package
     for path in ("embedspec/reference/configs.py", "embedspec/backends/registry.py",
                  "embedspec/conformance/conftest.py", "embedspec/conformance/plugin.py",
-                 "embedspec/conformance/cli.py", "embedspec/conformance/report/markdown.py"):
+                 "embedspec/conformance/cli/__init__.py",
+                 "embedspec/conformance/report/markdown.py"):
         assert path in names, path
     for source in (ROOT / "conformance" / "expectations").glob("*.json"):
         assert f"embedspec/conformance/expectations/{source.name}" in names, source.name

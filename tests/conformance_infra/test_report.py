@@ -136,7 +136,7 @@ def test_failures_section_lists_failing_tests_with_their_repro():
     assert section.split("<a id=", 1)[0].count(REPRO) == 1  # the traceback omits the notes
     assert "AssertionError: rows differ" in section.split("<summary>traceback</summary>", 1)[1]
     assert "`test_embedding_errors.py::test_ids[float32]` (xpassed)" in failures
-    crashes = md.split("## Crashes and timeouts", 1)[1]
+    crashes = md.split("## Crashes, timeouts and interruptions", 1)[1]
     assert "killed by SIGSEGV" in crashes and "Segmentation fault" in crashes
     assert "`test_vocab_parallel_forward.py::test_b`" in crashes
     assert "no result after 5 s" in crashes

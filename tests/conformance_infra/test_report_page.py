@@ -65,7 +65,7 @@ def test_cells_carry_their_verdict_class_and_open_to_their_detail():
         '<td class="v-stopped"')
     assert _cell_html(page, "cell-distributed-embedding-forward").startswith(
         '<td class="v-not_run"')
-    for label in ("failing", "crashed / timed out", "expected failure", "conforming",
+    for label in ("failing", "crashed / timed out / interrupted", "expected failure", "conforming",
                   "unsupported", "not run"):
         assert f">{label}</span>" in page  # the legend
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -33,7 +35,13 @@ writer.started("test_f.py::test_b")
 """
 
 ENDINGS = {
-    "finish": "writer.finish(RunResults(head, [done])); print(' finished'); sys.exit(1)\n",
+    "finish": (
+        "last = TestResult('test_f.py::test_b', 'embedding', 'backward', 'float32', 'cpu', "
+        "'failed')\n"
+        "writer.result(last)\n"
+        "writer.finish(RunResults(head, [done, last], exit_status=1)); print(' finished')\n"
+        "sys.exit(1)\n"),
+    "finish_early": "writer.finish(RunResults(head, [done], exit_status=1)); sys.exit(1)\n",
     "crash": "print('dying'); os.kill(os.getpid(), signal.SIGKILL)\n",
     "exit": "sys.exit(3)\n",
     "hang": (
@@ -53,7 +61,7 @@ def fake_check(monkeypatch, tmp_path):
         script = tmp_path / f"fake_{ending}.py"
         script.write_text(textwrap.dedent(source), encoding="utf-8")
         monkeypatch.setattr(runs, "check_command",
-                            lambda backend, *, profile, device, seed, results:
+                            lambda backend, *, results, **options:
                             [sys.executable, str(script), str(results)])
         monkeypatch.setattr(runs, "GRACE_S", 1.0)
     return use
@@ -70,7 +78,8 @@ def test_finished_run_reads_its_results_and_streams_output(fake_check, tmp_path)
     fake_check("finish")
     run, output = _run(tmp_path)
     assert run.status == "ok" and run.message == ""
-    assert run.results.complete and [t.id for t in run.results.tests] == ["test_f.py::test_a"]
+    assert run.results.complete
+    assert [t.id for t in run.results.tests] == ["test_f.py::test_a", "test_f.py::test_b"]
     assert output.startswith("..") and "finished" in output
     assert not (tmp_path / "results" / "fake.json.partial").exists()
 
@@ -92,6 +101,35 @@ def test_exit_without_results_is_a_crash(fake_check, tmp_path):
     run, _ = _run(tmp_path)
     assert run.status == "crash"
     assert run.message == "the run exited with status 3 without writing its results"
+
+
+def test_results_file_of_a_run_that_left_tests_is_incomplete_and_a_crash(fake_check, tmp_path):
+    fake_check("finish_early")
+    run, _ = _run(tmp_path)
+    assert run.status == "crash" and "before every test finished" in run.message
+    assert not run.results.complete
+    assert [t.id for t in run.results.pending] == ["test_f.py::test_b"]
+    data = json.loads((tmp_path / "results" / "fake.json").read_text())
+    assert data["complete"] is False and data["running"] == "test_f.py::test_b"
+
+
+def test_cancelled_run_is_interrupted_with_its_workers_stopped(fake_check, tmp_path):
+    fake_check("hang")
+    cancel = runs.Cancel()
+    threading.Timer(2.0, cancel.requested.set).start()
+    threading.Timer(2.5, cancel.urgent.set).start()
+    start = time.monotonic()
+    run = run_backend("fake", profile="quick", device="cpu", seed=0, timeout_s=60,
+                      results=tmp_path / "results" / "fake.json", out=io.StringIO(),
+                      cancel=cancel)
+    assert time.monotonic() - start < 20
+    assert run.status == "interrupted" and "interrupted" in run.message
+    assert not run.results.complete and run.results.running == "test_f.py::test_b"
+    worker = int((tmp_path / "results" / "fake.json.child").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(worker):
+        time.sleep(0.1)
+    assert not _alive(worker), "the interrupted run's worker process was left running"
 
 
 def test_hanging_run_is_stopped_with_its_workers(fake_check, tmp_path):
@@ -128,3 +166,23 @@ def test_check_command_runs_the_cli_with_the_run_options(tmp_path):
     for flag, value in (("--backend", "eager"), ("--profile", "quick"), ("--seed", "3"),
                         ("--results", str(tmp_path / "r.json"))):
         assert command[command.index(flag) + 1] == value
+    assert "-k" not in command
+    selected = runs.check_command("m:B", profile="quick", device="cpu", seed=3,
+                                  results=tmp_path / "r.json", keyword="forward")
+    assert selected[selected.index("-k") + 1] == "forward"
+    assert selected.index("-k") < selected.index("--")
+
+
+def test_a_results_file_reads_complete_only_when_it_says_so_and_nothing_is_pending(tmp_path):
+    from embedspec.conformance.session.results import RunResults, TestRef, load_results
+
+    path = tmp_path / "r.json"
+    data = RunResults(header("fake")).to_json()
+    for complete, pending, expected in ((True, [], True), (None, [], False),
+                                        (True, [vars(TestRef("t", None, None, "float32"))],
+                                         False)):
+        data["complete"], data["pending"] = complete, pending
+        if complete is None:
+            del data["complete"]
+        path.write_text(json.dumps(data))
+        assert load_results(path).complete is expected, (complete, pending)

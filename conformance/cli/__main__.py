@@ -1,0 +1,7 @@
+"""``python -m embedspec.conformance.cli``: the ``embedspec`` command."""
+
+import sys
+
+from embedspec.conformance.cli import main
+
+sys.exit(main())
