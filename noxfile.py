@@ -77,9 +77,11 @@ def conformance_triton(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """The compatibility report of every available backend, in reports/."""
+    """The compatibility report of every available backend, the opt-in torch_compile
+    column included, in reports/."""
     install(session, "-e", ".")
-    session.run("embedspec", "report", "--profile", "quick", *session.posargs)
+    session.run("embedspec", "report", "--profile", "quick", "--include", "torch_compile",
+                *session.posargs)
 
 
 #: Prints the available single-process backends, for the bench session.

@@ -227,6 +227,10 @@ class Backend(abc.ABC):
     multi_process: bool = False
     #: True when backward is bitwise deterministic (S0.6); tightens gradient checks.
     deterministic_backward: bool = False
+    #: Empty when ``embedspec report`` runs this backend by default; otherwise why it is
+    #: opt-in (``--include NAME`` or ``--backends NAME`` runs it), e.g. a column that takes
+    #: far longer than the others.
+    opt_in_reason: str = ""
 
     @property
     def version(self) -> str:

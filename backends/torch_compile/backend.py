@@ -42,6 +42,8 @@ class TorchCompileBackend(TorchNNBackend):
     name = "torch_compile"
     description = ("torch.compile (inductor, fullgraph) of plain torch.nn.Embedding (CPU), "
                    "no fixes; never falls back to eager")
+    opt_in_reason = ("opt-in (--include torch_compile): inductor compiles every drawn "
+                     "layer, so its column takes over 20 minutes on the default profile")
     embedding_class = CompiledEmbedding
     stable_class = CompiledStableEmbedding
 

@@ -32,8 +32,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-import torch._dynamo
-from torch import nn
+from embedspec.backends.triton.runtime import runtime as triton_runtime
+
+# Importing torch._dynamo imports triton, whose mode (compiled or interpreter) is fixed
+# at that import: the Triton backends' runtime decides it first, so that loading this
+# backend does not leave them unavailable in the same process.
+triton_runtime()
+
+import torch._dynamo  # noqa: E402
+from torch import nn  # noqa: E402
 
 __all__ = [
     "RECOMPILE_LIMIT_OPTION",

@@ -76,6 +76,9 @@ def build_parser() -> Parser:
                    help="only these backends: registered names or 'package.module:attr' "
                         "specs (the reference and torch_nn columns are included when "
                         "available, unless --no-comparisons)")
+    p.add_argument("--include", metavar="A,B",
+                   help="add these opt-in backends (e.g. torch_compile, whose column takes "
+                        "far longer) to the default set")
     p.add_argument("--no-comparisons", action="store_true",
                    help="leave out the reference and torch_nn columns unless --backends "
                         "names them")

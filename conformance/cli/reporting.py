@@ -26,5 +26,6 @@ def run(args: argparse.Namespace) -> int:
         from embedspec.conformance.cli.selection import parse_backends, select_backends
 
         selection = select_backends(discover(), parse_backends(args.backends),
-                                    comparisons=not args.no_comparisons)
+                                    comparisons=not args.no_comparisons,
+                                    include=parse_backends(args.include))
         return report(args, out, selection)

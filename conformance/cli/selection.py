@@ -7,7 +7,9 @@ comparison columns; ``--no-comparisons`` leaves those out unless named. Each
 requested backend is a registered name or a ``package.module:attr`` spec (importable:
 installed or on PYTHONPATH); a requested backend that is unknown, cannot be loaded
 or is unavailable here stops the report up front with
-:data:`~embedspec.conformance.cli.exits.BACKEND_UNUSABLE`.
+:data:`~embedspec.conformance.cli.exits.BACKEND_UNUSABLE`. A backend with an
+``opt_in_reason`` (a column far slower than the others) runs only when ``--backends``
+or ``--include`` names it; otherwise it is listed as not run, with that reason.
 """
 
 from __future__ import annotations
@@ -48,17 +50,24 @@ def parse_backends(text: str | None) -> list[str]:
 
 
 def select_backends(entries: Sequence[BackendEntry], requested: Sequence[str], *,
-                    comparisons: bool = True,
+                    comparisons: bool = True, include: Sequence[str] = (),
                     load: Callable[[str], Backend] = load_backend) -> Selection:
     """The backends to run (comparison columns first) and those not run; raises
     CommandError(BACKEND_UNUSABLE) naming every requested backend that cannot run,
-    CommandError(USAGE) when two requested backends would share a column name."""
+    CommandError(USAGE) when two requested backends would share a column name.
+    ``include`` adds opt-in backends to the default set."""
     by_name = {e.name: e for e in entries}
-    wanted = list(requested) if requested else list(by_name)
+    opt_in = {n: _opt_in_reason(e) for n, e in by_name.items() if _opt_in_reason(e)}
+    named = list(dict.fromkeys([*requested, *include]))
+    if requested:
+        wanted = list(named)
+    else:
+        wanted = [n for n in by_name if n not in opt_in or n in include]
+        wanted += [n for n in include if n not in wanted]
     if comparisons:
         wanted = [n for n in COMPARISON_BACKENDS if n in by_name and n not in wanted] + wanted
     else:
-        wanted = [n for n in wanted if n not in COMPARISON_BACKENDS or n in requested]
+        wanted = [n for n in wanted if n not in COMPARISON_BACKENDS or n in named]
     ordered = [n for n in COMPARISON_BACKENDS if n in wanted] + \
               [n for n in wanted if n not in COMPARISON_BACKENDS]
     selected: list[Selected] = []
@@ -81,10 +90,13 @@ def select_backends(entries: Sequence[BackendEntry], requested: Sequence[str], *
                             "'package.module:attr')")
         elif entry.available:
             selected.append(Selected(entry.name, entry.name, entry.backend))
-        elif name in requested:
+        elif name in named:
             problems.append(f"{name}: {entry.reason}")
         else:
             not_run.append((name, entry.reason))
+    if not requested:
+        not_run += [(n, reason) for n, reason in opt_in.items()
+                    if n not in wanted and by_name[n].available]
     if problems:
         raise CommandError("--backends: cannot run " + "; ".join(problems), BACKEND_UNUSABLE)
     names = [s.name for s in selected]
@@ -95,3 +107,8 @@ def select_backends(entries: Sequence[BackendEntry], requested: Sequence[str], *
         raise CommandError(f"--backends: several backends call themselves the same: {specs}",
                            USAGE)
     return Selection(selected, not_run)
+
+
+def _opt_in_reason(entry: BackendEntry) -> str:
+    """Why ``entry`` is not in the default set of ``report`` (empty when it is)."""
+    return str(getattr(entry.backend, "opt_in_reason", "") or "") if entry.backend else ""
