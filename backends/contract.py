@@ -36,18 +36,31 @@ import torch
 from embedspec.backends.kernels import EmbeddingKernels
 from embedspec.reference.configs import FAMILIES, LayerConfig
 
+#: The composability features of each family (``docs/spec/composability.md``): the
+#: program transforms its layers must support. The multi-rank families have none yet.
+COMPOSABILITY_FEATURES: Mapping[str, tuple[str, ...]] = {
+    "embedding": ("compile", "export", "forward_ad", "vmap", "double_backward"),
+    "stable": ("compile", "export", "forward_ad", "vmap"),
+    "vocab_parallel": (),
+    "sharded": (),
+    "binary": ("compile", "export", "forward_ad", "vmap", "double_backward"),
+}
+
 #: The features of each family: the rows of the compatibility report. A backend
 #: declares support per feature; the conformance tests are tagged with one each.
 FEATURES: Mapping[str, tuple[str, ...]] = {
     "embedding": ("forward", "padding_idx", "max_norm", "scale_grad_by_freq", "sparse",
-                  "backward", "init", "errors", "determinism"),
-    "stable": ("forward", "padding_idx", "max_norm", "backward", "init", "errors"),
+                  "backward", "init", "errors", "determinism",
+                  *COMPOSABILITY_FEATURES["embedding"]),
+    "stable": ("forward", "padding_idx", "max_norm", "backward", "init", "errors",
+               *COMPOSABILITY_FEATURES["stable"]),
     "vocab_parallel": ("forward", "added_vocab", "backward", "weight_loader", "init", "errors"),
     "sharded": ("forward", "even_partition", "local_output", "padding_idx", "max_norm",
                 "scale_grad_by_freq", "backward", "data_parallel", "init", "errors"),
-    "binary": ("forward", "packed", "padding_idx", "backward", "init", "errors"),
+    "binary": ("forward", "packed", "padding_idx", "backward", "init", "errors",
+               *COMPOSABILITY_FEATURES["binary"]),
 }
-assert set(FEATURES) == set(FAMILIES)
+assert set(FEATURES) == set(FAMILIES) == set(COMPOSABILITY_FEATURES)
 
 #: Features that only a world of several processes can exercise (ranks or replicas).
 MULTI_PROCESS_FEATURES: Mapping[str, tuple[str, ...]] = {"sharded": ("data_parallel",)}

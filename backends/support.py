@@ -23,6 +23,7 @@ from typing import get_args
 
 import torch
 from embedspec.reference.configs import InitScheme, Partition
+from torch.fx.node import has_side_effect
 
 #: The index dtypes the spec accepts (S0.2).
 INDEX_DTYPES: tuple[torch.dtype, ...] = (torch.int32, torch.int64)
@@ -51,16 +52,59 @@ def check_ids(indices: object, num_valid: int, name: str = "input") -> torch.Ten
     ``TypeError`` for any other type or dtype (S0.2); ``IndexError`` naming the first
     offending extreme (the smallest id if it is negative, else the largest) and the valid
     range (S0.3). One ``aminmax`` pass and one host synchronisation; an empty tensor is
-    always valid.
+    always valid. Under a program transform (:func:`under_transform`) the range check is
+    the operator :data:`check_id_range` instead of Python, so compiled, exported and
+    vmapped layers keep the error.
     """
     ids = check_index_dtype(indices, name)
+    if under_transform(ids):
+        check_id_range(ids, num_valid, name)
+    else:
+        _check_id_range(ids, num_valid, name)
+    return ids
+
+
+def under_transform(*tensors: torch.Tensor) -> bool:
+    """True while ``torch.compile`` or ``torch.export`` traces, or when one of ``tensors``
+    is a tensor of a ``torch.func`` transform (``vmap``, ``jvp``, ``grad``): then a layer's
+    data-dependent Python steps (reading ids, looping over rows) must run as operators,
+    which the tracer keeps as opaque nodes and the transforms give rules to
+    (composability, ``docs/spec/composability.md``)."""
+    return torch.compiler.is_compiling() or any(
+        torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+
+
+def _check_id_range(ids: torch.Tensor, num_valid: int, name: str) -> None:
     if ids.numel() == 0:
-        return ids
+        return
     lo, hi = torch.stack(torch.aminmax(ids)).tolist()
     if lo < 0 or hi >= num_valid:
         bad = lo if lo < 0 else hi
         raise IndexError(f"{name} holds id {bad}, outside the valid range [0, {num_valid})")
-    return ids
+
+
+@torch.library.custom_op("embedspec_support::check_id_range", mutates_args=())
+def _check_id_range_op(ids: torch.Tensor, num_valid: int, name: str) -> None:
+    """``IndexError`` unless every id of ``ids`` lies in ``[0, num_valid)`` (S0.3)."""
+    _check_id_range(ids, num_valid, name)
+
+
+@_check_id_range_op.register_fake
+def _check_id_range_fake(ids: torch.Tensor, num_valid: int, name: str) -> None:
+    return None
+
+
+def _check_id_range_vmap(info: object, in_dims: tuple, ids: torch.Tensor, num_valid: int,
+                         name: str) -> tuple[None, None]:
+    _check_id_range(ids, num_valid, name)  # every sample of the batch at once
+    return None, None
+
+
+_check_id_range_op.register_vmap(_check_id_range_vmap)
+#: The range check of :func:`check_ids` as an operator: a side effect no graph pass may
+#: remove although nothing reads its (absent) output.
+check_id_range = torch.ops.embedspec_support.check_id_range.default
+has_side_effect(check_id_range)
 
 
 def check_int(name: str, value: object, *, minimum: int | None = None) -> int:

@@ -18,7 +18,8 @@ It provides
   failure that passes fails the run), with stale entries reported;
 * the hypothesis profile of the chosen run profile and the seed of every
   hypothesis test, plus ``torch.manual_seed(seed)`` before every test, and one torch
-  intra-op thread (:data:`TORCH_THREADS`);
+  intra-op thread (:data:`TORCH_THREADS`); the tests of a feature the profile caps
+  (``feature_examples``) run that many examples;
 * the results JSON (``--embedspec-results``) and ``--embedspec-accept``.
 """
 
@@ -263,6 +264,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Runs before -k/-m deselection, so stale detection sees every test."""
     run = conformance_run(config)
     capabilities = run.backend.capabilities()
+    capped: set[int] = set()
     for item in items:
         ref, problem, min_ranks = _describe_item(item)
         info = _ItemInfo(ref, problem)
@@ -283,8 +285,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         function = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
         if getattr(function, "is_hypothesis_test", False):
             hypothesis.seed(run.seed)(function)
+            _cap_examples(function, run, ref.feature, capped)
     if run.expectations is not None:
         run.stale = run.expectations.stale(run.collected)
+
+
+def _cap_examples(function: object, run: ConformanceRun, feature: str | None,
+                  capped: set[int]) -> None:
+    """Give a property test of a feature the profile caps (``feature_examples``) its
+    capped number of examples, once per test function."""
+    examples = run.profile.examples_of(feature)
+    current = hypothesis.settings.default
+    if examples >= current.max_examples or id(function) in capped:
+        return
+    capped.add(id(function))
+    hypothesis.settings(current, max_examples=examples)(function)
 
 
 def _place_in_worlds(item: pytest.Item, info: _ItemInfo, run: ConformanceRun,

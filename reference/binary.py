@@ -26,7 +26,9 @@ accumulated in float64 and cast to the weight's dtype; the padding row's gradien
 exactly zero (even for non-finite output gradients). ``scale`` is treated as a constant
 (no gradient flows through the mean of ``|w|``), and so is the centring mean when
 ``centre=True``: the rule is the same with and without centring. Indices get no
-gradient.
+gradient. Forward-mode AD applies the same Jacobian: the tangent at a position with id
+``r`` is ``scale[r] * weight_tangent[r]``, exact zeros at padding positions
+(``docs/spec/composability.md``).
 
 Differences from bitorch-engine's ``BinaryEmbeddingCuda`` are deliberate (see
 ``docs/spec/divergences.md``): no centring unless asked for, scale over the D real
@@ -124,33 +126,75 @@ def binary_embedding_packed(input: torch.Tensor, qweight: torch.Tensor, scale: t
 
 
 class _StraightThroughBinary(torch.autograd.Function):
-    """Forward: the packed lookup of ``pack(weight)``. Backward: the S5 straight-through rule."""
+    """Forward: the packed lookup of ``pack(weight)``, and the packed scales (not
+    differentiable). Backward: the S5 straight-through rule, out of place and made of
+    differentiable operations (it batches under ``vmap`` and has a derivative: zero with
+    respect to the weight, the straight-through tangent of the direction with respect to
+    the output gradient). ``setup_context``-style with a generated vmap rule; the
+    forward-mode derivative is the subclass :class:`_StraightThroughWithTangent`, which
+    Dynamo cannot trace, so :func:`binary_embedding` uses this class while
+    ``torch.compile`` or ``torch.export`` traces."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx: Any, input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None,
-                centre: bool, dtype: torch.dtype) -> torch.Tensor:
+    def forward(input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None,
+                centre: bool, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         qweight, scale = pack(weight, padding_idx, centre=centre)
+        return _lookup_packed(input, qweight, scale, weight.shape[1], dtype), scale
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        input, weight, padding_idx, _centre, dtype = inputs
+        _, scale = output
         ids = input.to(weight.device)
+        ctx.mark_non_differentiable(scale)
         ctx.save_for_backward(ids, scale)
+        ctx.save_for_forward(ids, scale)
         ctx.padding_idx = padding_idx
         ctx.weight_shape = weight.shape
         ctx.weight_dtype = weight.dtype
-        return _lookup_packed(ids, qweight, scale, weight.shape[1], dtype)
+        ctx.output_dtype = dtype
 
     @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx: Any, grad_output: torch.Tensor,
+                 grad_scale: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         if not ctx.needs_input_grad[1]:
             return None, None, None, None, None
         ids, scale = ctx.saved_tensors
         num_embeddings, embedding_dim = ctx.weight_shape
+        flat = ids.reshape(-1).long()
         sums = torch.zeros((num_embeddings, embedding_dim), dtype=torch.float64,
                            device=grad_output.device)
-        sums.index_add_(0, ids.reshape(-1).long(),
-                        grad_output.reshape(ids.numel(), embedding_dim).to(torch.float64))
+        sums = sums.index_add(0, flat, grad_output.reshape(flat.shape[0], embedding_dim)
+                              .to(torch.float64))
         grad_weight = sums * scale.to(torch.float64).unsqueeze(1)
         if ctx.padding_idx is not None:
-            grad_weight[ctx.padding_idx] = 0.0
+            rows = torch.arange(num_embeddings, device=grad_weight.device)
+            zero = torch.zeros((), dtype=grad_weight.dtype, device=grad_weight.device)
+            grad_weight = torch.where((rows == ctx.padding_idx).unsqueeze(1), zero, grad_weight)
         return None, grad_weight.to(ctx.weight_dtype), None, None, None
+
+
+class _StraightThroughWithTangent(_StraightThroughBinary):
+    """:class:`_StraightThroughBinary` with its forward-mode derivative: the tangent at a
+    position with id ``r`` is ``scale[r] * weight_tangent[r]`` (float64, cast to the
+    output dtype), exact zeros at padding positions: the straight-through rule's
+    Jacobian, applied forward."""
+
+    @staticmethod
+    def jvp(ctx: Any, input_tangent: torch.Tensor | None, weight_tangent: torch.Tensor | None,
+            *option_tangents: Any) -> tuple[torch.Tensor | None, None]:
+        if weight_tangent is None:
+            return None, None
+        ids, scale = ctx.saved_tensors
+        flat = ids.reshape(-1).long()
+        rows = weight_tangent.index_select(0, flat).to(torch.float64) \
+            * scale.index_select(0, flat).to(torch.float64).unsqueeze(1)
+        if ctx.padding_idx is not None:
+            zero = torch.zeros((), dtype=rows.dtype, device=rows.device)
+            rows = torch.where((flat == ctx.padding_idx).unsqueeze(1), zero, rows)
+        return rows.to(ctx.output_dtype).reshape(*ids.shape, ctx.weight_shape[1]), None
 
 
 def binary_embedding(input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None = None,
@@ -173,7 +217,10 @@ def binary_embedding(input: torch.Tensor, weight: torch.Tensor, padding_idx: int
         raise ValueError(f"centre must be a bool, got {centre!r}")
     dtype = weight.dtype if dtype is None else _check_output_dtype(dtype)
     check_indices(input, weight.shape[0])
-    return _StraightThroughBinary.apply(input, weight, padding_idx, centre, dtype)
+    function = _StraightThroughBinary if torch.compiler.is_compiling() \
+        else _StraightThroughWithTangent
+    output, _ = function.apply(input, weight, padding_idx, centre, dtype)
+    return output
 
 
 class BinaryEmbedding(nn.Module):

@@ -7,12 +7,22 @@ Three functions, each the normative statement of one step:
 * :func:`embedding`: validates every argument (S0.2, S0.3, S0.5, S1.1, S1.2, S1.4) and
   only then calls :func:`renorm_` and :func:`lookup`, so an error never leaves the weight
   changed (S0.4).
+
+They compose with PyTorch's program transforms as ``docs/spec/composability.md``
+states: forward-mode AD (:func:`lookup_tangent`), ``torch.func`` (``vmap`` over the ids
+or over the backward, ``jacrev``, ``jacfwd``), double backward, and
+``torch.compile(fullgraph=True)`` / ``torch.export``, the data-dependent steps being the
+operators of :mod:`.operators`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from . import operators
+from .operators import RENORM_EPS
 from .validation import (
     check_ids_in_range,
     check_index_dtype,
@@ -22,8 +32,8 @@ from .validation import (
     normalize_padding_idx,
 )
 
-RENORM_EPS = 1e-7
-"""Added to the norm in the renormalisation factor ``max_norm / (norm + RENORM_EPS)`` (S1.2)."""
+__all__ = ["RENORM_EPS", "contributions", "dense_weight_grad", "embedding", "lookup",
+           "lookup_tangent", "renorm_", "sparse_weight_grad"]
 
 
 def renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
@@ -40,9 +50,12 @@ def renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
     become ``-0.0``). Rows not referenced are untouched; the padding row is renormalised
     like any other.
 
-    The update is invisible to autograd (it runs under ``torch.no_grad``): gradients
-    flow as if the lookup had read the renormalised rows directly. On CPU this is
-    bit-exact with ``torch.embedding_renorm_`` in every floating dtype.
+    The update is invisible to autograd, forward-mode AD included (it writes a detached
+    alias of the table): gradients and tangents flow as if the lookup had read the
+    renormalised rows directly. On CPU this is bit-exact with ``torch.embedding_renorm_``
+    in every floating dtype. It is the operator :func:`.operators.renorm_`, so compiled
+    and exported layers renormalise too; under ``vmap`` it raises ``RuntimeError``
+    (composability).
 
     Validates first: ``TypeError`` for a bad index dtype, ``IndexError`` for ids outside
     ``[0, V)``, ``ValueError`` unless ``max_norm`` is finite and ``>= 0`` and
@@ -54,38 +67,89 @@ def renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
     if max_norm is None:
         raise ValueError("max_norm must be a finite real number >= 0, got None")
     check_ids_in_range(input, weight.shape[0])
-    if input.numel() == 0:
-        return
-    ids = torch.unique(input.detach().reshape(-1).to(device="cpu", dtype=torch.int64))
-    with torch.no_grad():
-        for k in ids.tolist():
-            row = weight[k]
-            norm = row.norm(norm_type).item()
-            if norm > max_norm:
-                factor = torch.tensor(max_norm / (norm + RENORM_EPS), dtype=weight.dtype,
-                                      device=weight.device)
-                row.mul_(factor)
+    _renorm(weight, input, max_norm, norm_type)
+
+
+def _renorm(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
+            norm_type: float) -> None:
+    """:func:`renorm_` on validated arguments."""
+    operators.renorm_(weight.detach(), input, max_norm, norm_type)
+
+
+def contributions(values: torch.Tensor, flat_ids: torch.Tensor, num_embeddings: int,
+                  padding_idx: int | None, scale_grad_by_freq: bool) -> torch.Tensor:
+    """Each position's share of the derivative of a lookup (S1.1, S1.3): ``values``
+    ``(n, D)`` (one row per position of ``flat_ids``) with the padding positions set to
+    exact zeros and, with ``scale_grad_by_freq``, every row divided by the number of
+    occurrences of its id in the whole index tensor.
+
+    The lookup's Jacobian is therefore the same in both directions of differentiation:
+    the backward sums these contributions of the output gradient per row (S1.5), the
+    forward-mode tangent is the contributions of the looked-up tangent rows, and the
+    derivative of the backward with respect to the output gradient is that tangent
+    again. Out of place and free of data-dependent shapes, so it batches under
+    ``vmap`` and traces under ``torch.compile``.
+    """
+    if scale_grad_by_freq:
+        ones = torch.ones_like(flat_ids, dtype=values.dtype)
+        counts = torch.zeros(num_embeddings, dtype=values.dtype, device=values.device)
+        counts = counts.index_add(0, flat_ids, ones)
+        values = values / counts.index_select(0, flat_ids).unsqueeze(1)
+    if padding_idx is not None:
+        zero = torch.zeros((), dtype=values.dtype, device=values.device)
+        values = torch.where((flat_ids == padding_idx).unsqueeze(1), zero, values)
+    return values
+
+
+def lookup_tangent(weight_tangent: torch.Tensor, input: torch.Tensor,
+                   padding_idx: int | None, scale_grad_by_freq: bool) -> torch.Tensor:
+    """The forward-mode derivative of a lookup (composability): for a tangent
+    ``weight_tangent`` of the table, the tangent of ``lookup(input, weight)`` is the
+    lookup of the tangent with the backward's rules, ``weight_tangent[input]`` with
+    exact zeros at padding positions and, with ``scale_grad_by_freq``, each row divided
+    by its id's count (:func:`contributions`). Shape ``input.shape + (D,)``, dtype of
+    the tangent. The ``max_norm`` renorm does not enter it (S1.2)."""
+    flat = input.reshape(-1)
+    rows = weight_tangent.index_select(0, flat)
+    rows = contributions(rows, flat, weight_tangent.shape[0], padding_idx, scale_grad_by_freq)
+    return rows.reshape(*input.shape, weight_tangent.shape[1])
 
 
 class _Lookup(torch.autograd.Function):
-    """Gather rows; backward states the spec's gradient rule (S1.3-S1.5)."""
+    """Gather rows; backward states the spec's gradient rule (S1.3-S1.5).
+
+    ``setup_context``-style with a generated vmap rule, so ``torch.func`` transforms
+    (``vmap`` over the ids or over the backward, ``jacrev``) apply; the backward is
+    made of differentiable, out-of-place operations, so it can itself be differentiated
+    (double backward: zero with respect to the weight, :func:`lookup_tangent` of the
+    direction with respect to the output gradient). Forward-mode AD is the subclass
+    :class:`_LookupWithTangent`, which Dynamo cannot trace; :func:`lookup` uses this
+    class while ``torch.compile`` or ``torch.export`` traces.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None,
+    def forward(input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None,
                 scale_grad_by_freq: bool, sparse: bool) -> torch.Tensor:
-        flat = input.reshape(-1)
-        ctx.save_for_backward(flat)
+        return weight.index_select(0, input.reshape(-1)).reshape(*input.shape, weight.shape[1])
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
+        input, weight, padding_idx, scale_grad_by_freq, sparse = inputs
+        ctx.save_for_backward(input)
+        ctx.save_for_forward(input)
         ctx.num_embeddings = weight.shape[0]
         ctx.padding_idx = padding_idx
         ctx.scale_grad_by_freq = scale_grad_by_freq
         ctx.sparse = sparse
-        return weight.index_select(0, flat).reshape(*input.shape, weight.shape[1])
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         if not ctx.needs_input_grad[1]:
             return None, None, None, None, None
-        (flat,) = ctx.saved_tensors
+        (input,) = ctx.saved_tensors
+        flat = input.reshape(-1)
         if ctx.sparse:
             grad_weight = sparse_weight_grad(grad_output, flat, ctx.num_embeddings,
                                              ctx.padding_idx)
@@ -93,6 +157,18 @@ class _Lookup(torch.autograd.Function):
             grad_weight = dense_weight_grad(grad_output, flat, ctx.num_embeddings,
                                             ctx.padding_idx, ctx.scale_grad_by_freq)
         return None, grad_weight, None, None, None
+
+
+class _LookupWithTangent(_Lookup):
+    """:class:`_Lookup` with its forward-mode derivative, :func:`lookup_tangent`."""
+
+    @staticmethod
+    def jvp(ctx: Any, input_tangent: torch.Tensor | None, weight_tangent: torch.Tensor | None,
+            *option_tangents: Any) -> torch.Tensor | None:
+        if weight_tangent is None:
+            return None
+        (input,) = ctx.saved_tensors
+        return lookup_tangent(weight_tangent, input, ctx.padding_idx, ctx.scale_grad_by_freq)
 
 
 def dense_weight_grad(grad_output: torch.Tensor, flat_ids: torch.Tensor, num_embeddings: int,
@@ -108,20 +184,17 @@ def dense_weight_grad(grad_output: torch.Tensor, flat_ids: torch.Tensor, num_emb
     The reference accumulates in float32 (float64 for float64 gradients), adding the
     contributions in input order, and rounds once to the gradient dtype at the end; a
     row with a single contribution is therefore exact. Other accumulation orders or
-    precisions differ only within the tolerance of S0.7.
+    precisions differ only within the tolerance of S0.7. Every step is out of place and
+    differentiable (:func:`contributions`, ``index_add``), so the gradient batches under
+    ``vmap`` and has a derivative of its own.
     """
     dim = grad_output.shape[-1]
     accumulate = torch.float64 if grad_output.dtype == torch.float64 else torch.float32
-    grads = grad_output.reshape(flat_ids.numel(), dim).to(accumulate)
     ids = flat_ids.to(device=grad_output.device, dtype=torch.int64)
+    grads = grad_output.reshape(ids.shape[0], dim).to(accumulate)
+    grads = contributions(grads, ids, num_embeddings, padding_idx, scale_grad_by_freq)
     grad_weight = torch.zeros(num_embeddings, dim, dtype=accumulate, device=grad_output.device)
-    if scale_grad_by_freq:
-        counts = torch.bincount(ids, minlength=num_embeddings)
-        grads = grads / counts[ids].unsqueeze(1).to(accumulate)
-    if padding_idx is not None:
-        keep = ids != padding_idx
-        ids, grads = ids[keep], grads[keep]
-    return grad_weight.index_add_(0, ids, grads).to(grad_output.dtype)
+    return grad_weight.index_add(0, ids, grads).to(grad_output.dtype)
 
 
 def sparse_weight_grad(grad_output: torch.Tensor, flat_ids: torch.Tensor, num_embeddings: int,
@@ -157,7 +230,8 @@ def lookup(input: torch.Tensor, weight: torch.Tensor, *, padding_idx: int | None
     returned as stored (it is not forced to zero).
 
     Backward: the weight gradient is :func:`dense_weight_grad` or, with ``sparse``,
-    :func:`sparse_weight_grad`. ``input`` never receives a gradient.
+    :func:`sparse_weight_grad`. ``input`` never receives a gradient. Forward-mode AD:
+    the tangent is :func:`lookup_tangent` of the weight's tangent (the same Jacobian).
 
     Validates ``input`` (``TypeError``/``IndexError``), ``weight``, ``padding_idx``
     (``[-V, V-1]``, negative values normalised) and the sparse options (``ValueError``);
@@ -168,8 +242,15 @@ def lookup(input: torch.Tensor, weight: torch.Tensor, *, padding_idx: int | None
     padding_idx = normalize_padding_idx(padding_idx, weight.shape[0])
     sparse, scale_grad_by_freq = check_sparse_options(sparse, scale_grad_by_freq)
     check_ids_in_range(input, weight.shape[0])
-    input = input.to(weight.device)
-    return _Lookup.apply(input, weight, padding_idx, scale_grad_by_freq, sparse)
+    return _gather(input, weight, padding_idx, scale_grad_by_freq, sparse)
+
+
+def _gather(input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None,
+            scale_grad_by_freq: bool, sparse: bool) -> torch.Tensor:
+    """:func:`lookup` on validated arguments."""
+    function = _Lookup if torch.compiler.is_compiling() else _LookupWithTangent
+    return function.apply(input.to(weight.device), weight, padding_idx, scale_grad_by_freq,
+                          sparse)
 
 
 def embedding(input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None = None,
@@ -193,6 +274,5 @@ def embedding(input: torch.Tensor, weight: torch.Tensor, padding_idx: int | None
     sparse, scale_grad_by_freq = check_sparse_options(sparse, scale_grad_by_freq)
     check_ids_in_range(input, weight.shape[0])
     if max_norm is not None:
-        renorm_(weight, input, max_norm, norm_type)
-    return lookup(input, weight, padding_idx=padding_idx,
-                  scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+        _renorm(weight, input, max_norm, norm_type)
+    return _gather(input, weight, padding_idx, scale_grad_by_freq, sparse)

@@ -16,6 +16,8 @@ import numbers
 
 import torch
 
+from . import operators
+
 INDEX_DTYPES = (torch.int32, torch.int64)
 
 
@@ -30,15 +32,13 @@ def check_index_dtype(indices: object, name: str = "input") -> torch.Tensor:
 
 
 def check_ids_in_range(indices: torch.Tensor, num_valid: int, name: str = "input") -> None:
-    """Raise ``IndexError`` unless every id of ``indices`` lies in ``[0, num_valid)``."""
+    """Raise ``IndexError`` unless every id of ``indices`` lies in ``[0, num_valid)``.
+
+    The range check is the operator :func:`.operators.check_ids`, so it holds in compiled,
+    exported and vmapped calls too (a Python branch on the ids' values would break them).
+    """
     check_index_dtype(indices, name)
-    if indices.numel() == 0:
-        return
-    lo = int(indices.min())
-    hi = int(indices.max())
-    if lo < 0 or hi >= num_valid:
-        bad = lo if lo < 0 else hi
-        raise IndexError(f"{name} holds id {bad}, outside the valid range [0, {num_valid})")
+    operators.check_ids(indices, num_valid, name)
 
 
 def check_indices(indices: object, num_valid: int, name: str = "input") -> torch.Tensor:

@@ -48,12 +48,14 @@ LAYERS: Mapping[type[LayerConfig], Callable[..., nn.Module]] = {
 }
 
 
-def capability_table(devices: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def capability_table(devices: tuple[str, ...], *,
+                     without: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """The declaration fed to :meth:`Capabilities.declare`: every family, every feature
-    that a single process can exercise, every dtype, on ``devices``."""
+    that a single process can exercise except those named in ``without``, every dtype,
+    on ``devices``."""
     return {
         family: {
-            "features": list(single_process_features(family)),
+            "features": [f for f in single_process_features(family) if f not in without],
             "dtypes": list(DTYPES),
             "devices": list(devices),
         }

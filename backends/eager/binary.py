@@ -18,7 +18,8 @@ float32, cast to the layer's dtype. Packing is row-wise, so this equals looking 
 packed full table bit for bit, and it costs O(len(input) * D) instead of O(V * D).
 
 Backward is straight-through: ``grad_w[r] = scale[r] * (sum of the output gradients at
-the positions with id r)``, exactly zero for the padding row.
+the positions with id r)``, exactly zero for the padding row; forward-mode AD applies
+the same Jacobian (``scale[r] * tangent[r]``, zero at padding positions).
 """
 
 from __future__ import annotations
@@ -87,12 +88,13 @@ _SIGN_TABLES: dict[torch.device, torch.Tensor] = {}
 
 def sign_table(device: torch.device) -> torch.Tensor:
     """``(256, 8)`` float32: row ``b`` holds ``+1``/``-1`` for bits 0..7 of byte ``b``."""
-    table = _SIGN_TABLES.get(device)
+    table = None if torch.compiler.is_compiling() else _SIGN_TABLES.get(device)
     if table is None:
         shifts = torch.arange(BITS_PER_BYTE, device=device)
         bits = (torch.arange(256, device=device).unsqueeze(1) >> shifts) & 1
         table = bits.to(torch.float32).mul_(2).sub_(1)
-        _SIGN_TABLES[device] = table
+        if not torch.compiler.is_compiling():  # a traced table is not a tensor to keep
+            _SIGN_TABLES[device] = table
     return table
 
 
@@ -151,16 +153,26 @@ def pack(weight: torch.Tensor, padding_idx: int | None = None, *,
 
 class _StraightThroughLookup(torch.autograd.Function):
     """Forward: unpack the packed rows of the positions. Backward: the S5 straight-through
-    gradient into the latent weight."""
+    gradient into the latent weight, out of place and differentiable (its derivative
+    with respect to the output gradient is the straight-through tangent). A generated
+    vmap rule; forward-mode AD is :class:`_StraightThroughWithTangent`, which Dynamo
+    cannot trace, so the layer uses this class while ``torch.compile`` traces."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx: Any, weight: torch.Tensor, flat_ids: torch.Tensor, qweight: torch.Tensor,
+    def forward(weight: torch.Tensor, flat_ids: torch.Tensor, qweight: torch.Tensor,
                 scale: torch.Tensor, padding_idx: int | None) -> torch.Tensor:
+        return dequantise(qweight, scale, weight.shape[1], weight.dtype)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
+        weight, flat_ids, _qweight, scale, padding_idx = inputs
         ctx.save_for_backward(flat_ids, scale)
+        ctx.save_for_forward(flat_ids, scale)
         ctx.padding_idx = padding_idx
         ctx.weight_shape = weight.shape
         ctx.weight_dtype = weight.dtype
-        return dequantise(qweight, scale, weight.shape[1], weight.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -169,11 +181,30 @@ class _StraightThroughLookup(torch.autograd.Function):
         flat_ids, scale = ctx.saved_tensors
         accumulate = torch.float64 if ctx.weight_dtype == torch.float64 else torch.float32
         contributions = grad_output.to(accumulate) * scale.to(accumulate).unsqueeze(1)
-        grad_weight = contributions.new_zeros(ctx.weight_shape)
-        grad_weight.index_add_(0, flat_ids, contributions)
+        grad_weight = contributions.new_zeros(ctx.weight_shape).index_add(0, flat_ids,
+                                                                         contributions)
         if ctx.padding_idx is not None:
-            grad_weight[ctx.padding_idx] = 0
+            rows = torch.arange(ctx.weight_shape[0], device=grad_weight.device)
+            grad_weight = grad_weight.masked_fill((rows == ctx.padding_idx).unsqueeze(1), 0)
         return grad_weight.to(ctx.weight_dtype), None, None, None, None
+
+
+class _StraightThroughWithTangent(_StraightThroughLookup):
+    """:class:`_StraightThroughLookup` with its forward-mode derivative: at a position
+    with id ``r``, ``scale[r] * weight_tangent[r]`` (zero at padding positions)."""
+
+    @staticmethod
+    def jvp(ctx: Any, weight_tangent: torch.Tensor | None, *other_tangents: Any
+            ) -> torch.Tensor | None:
+        if weight_tangent is None:
+            return None
+        flat_ids, scale = ctx.saved_tensors
+        accumulate = torch.float64 if ctx.weight_dtype == torch.float64 else torch.float32
+        rows = weight_tangent.index_select(0, flat_ids).to(accumulate) \
+            * scale.to(accumulate).unsqueeze(1)
+        if ctx.padding_idx is not None:
+            rows = rows.masked_fill((flat_ids == ctx.padding_idx).unsqueeze(1), 0)
+        return rows.to(ctx.weight_dtype)
 
 
 class EagerBinaryEmbedding(nn.Module):
@@ -231,7 +262,9 @@ class EagerBinaryEmbedding(nn.Module):
             is_padding = None if self.padding_idx is None else flat == self.padding_idx
             centre = table_centre(self.weight) if self.centre else None
             qweight, scale = pack_rows(self.weight.index_select(0, flat), is_padding, centre)
-        out = _StraightThroughLookup.apply(self.weight, flat, qweight, scale, self.padding_idx)
+        function = _StraightThroughLookup if torch.compiler.is_compiling() \
+            else _StraightThroughWithTangent
+        out = function.apply(self.weight, flat, qweight, scale, self.padding_idx)
         return out.view(*ids.shape, self.embedding_dim)
 
     def extra_repr(self) -> str:

@@ -4,7 +4,8 @@ These are the computational pieces every eager layer is made of, and the
 :class:`~embedspec.backends.kernels.EmbeddingKernels` that the eager backend lends to
 composite (distributed) backends. Every function works on any ``(V, D)`` table, a
 column shard ``(V, D_r)`` of a larger table included, on any device; none of them
-loops over rows in Python.
+loops over rows in Python. The gather with its derivatives is :mod:`.lookup`'s, and the
+renormalisation runs as an operator under program transforms (:func:`renorm_`).
 
 None of them validates: the layers validate everything with
 :mod:`embedspec.backends.support` before calling them (S0.4), as the kernel protocol
@@ -18,24 +19,12 @@ from typing import Literal
 
 import torch
 from embedspec.backends.support import check_ids as check_ids
+from embedspec.backends.support import under_transform
+
+from .lookup import lookup as lookup
 
 #: The per-row renormalisation divides by ``norm + RENORM_EPS`` (S1.2, as PyTorch).
 RENORM_EPS = 1e-7
-
-
-def lookup(input: torch.Tensor, weight: torch.Tensor, *, padding_idx: int | None = None,
-           scale_grad_by_freq: bool = False, sparse: bool = False) -> torch.Tensor:
-    """``weight[input]`` with the spec's backward (S1.3-S1.5), via ``torch.embedding``.
-
-    ``padding_idx`` is a row of ``weight`` (never negative): its gradient is zero.
-    ``torch.embedding`` encodes "no padding" as ``-1``, which never leaks out of here.
-    """
-    padding = -1 if padding_idx is None else padding_idx
-    if sparse and input.dim() == 0:
-        # torch's sparse backward cannot mask a 0-d index against padding_idx.
-        return torch.embedding(weight, input.reshape(1), padding, scale_grad_by_freq,
-                               sparse).squeeze(0)
-    return torch.embedding(weight, input, padding, scale_grad_by_freq, sparse)
 
 
 def unique_rows(input: torch.Tensor) -> torch.Tensor:
@@ -77,17 +66,57 @@ def renorm_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
             norm_type: float) -> None:
     """Renormalise in place every row referenced by ``input`` whose p-norm exceeds
     ``max_norm`` (S1.2): each such row, once however often it is referenced, is
-    multiplied by ``max_norm / (norm + 1e-7)``. Invisible to autograd.
+    multiplied by ``max_norm / (norm + 1e-7)``. Invisible to autograd, forward-mode AD
+    included: it writes a detached alias of the table.
 
     The norm is computed in the weight's dtype and the factor in float64, then cast to
     the weight's dtype: bit-identical to ``torch.embedding_renorm_`` on CPU, but
     vectorised over rows and with absolute values for every ``norm_type`` on every device.
+    Under a program transform (:func:`~embedspec.backends.support.under_transform`) it
+    is the operator :data:`renorm_operator`: one opaque node of a compiled or exported
+    graph, and a ``RuntimeError`` under ``vmap``, before anything changes (the table is
+    shared by the whole batch).
     """
+    table = weight.detach()
+    if under_transform(table, input):
+        renorm_operator(table, input, max_norm, norm_type)
+    else:
+        renorm_rows_(table, input, max_norm, norm_type)
+
+
+def renorm_rows_(weight: torch.Tensor, input: torch.Tensor, max_norm: float,
+                 norm_type: float) -> None:
+    """The computation of :func:`renorm_` on a table outside autograd."""
     if input.numel() == 0:
         return
     rows = unique_rows(input)
     exceeds, factors = renorm_factors(row_norms(weight, rows, norm_type), max_norm)
     scale_rows_(weight, rows[exceeds], factors)
+
+
+@torch.library.custom_op("embedspec_eager::renorm_", mutates_args=("weight",))
+def _renorm_op(weight: torch.Tensor, ids: torch.Tensor, max_norm: float,
+               norm_type: float) -> None:
+    renorm_rows_(weight, ids, max_norm, norm_type)
+
+
+@_renorm_op.register_fake
+def _renorm_fake(weight: torch.Tensor, ids: torch.Tensor, max_norm: float,
+                 norm_type: float) -> None:
+    return None
+
+
+def _renorm_vmap(info: object, in_dims: tuple, weight: torch.Tensor, ids: torch.Tensor,
+                 max_norm: float, norm_type: float) -> tuple[None, None]:
+    raise RuntimeError("a layer with max_norm cannot run under vmap: its renormalisation "
+                       "writes the table every sample of the batch reads; call it on the "
+                       "whole batch instead")
+
+
+_renorm_op.register_vmap(_renorm_vmap)
+#: :func:`renorm_rows_` as an operator (called directly: a custom op's Python wrapper is
+#: slow).
+renorm_operator = torch.ops.embedspec_eager.renorm_.default
 
 
 def norm_terms(weight: torch.Tensor, rows: torch.Tensor, norm_type: float) -> torch.Tensor:

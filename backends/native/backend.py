@@ -37,6 +37,16 @@ from .layers import (
     NativeVocabParallelEmbedding,
 )
 
+#: The composability features the native layers do not have (docs/native.md):
+#: ``forward_ad``: the lookup's autograd is a C++ ``torch::autograd::Function``, which
+#: ``torch.func`` cannot run, and the stable and binary operators' autograd formulas
+#: (``torch.library.register_autograd``) have no forward-mode derivative (``jvp`` returns
+#: zero tangents); ``vmap``: the operators have no batching rules; ``double_backward``:
+#: the backward operators have no autograd formulas of their own (the derivative of the
+#: backward comes out zero or raises). ``compile`` and ``export`` are supported: every
+#: operator has a fake kernel and no forward branches on tensor values.
+UNSUPPORTED_FEATURES: tuple[str, ...] = ("forward_ad", "vmap", "double_backward")
+
 NATIVE_LAYERS: Mapping[type[LayerConfig], Callable[..., nn.Module]] = {
     EmbeddingConfig: NativeEmbedding.from_config,
     StableEmbeddingConfig: NativeStableEmbedding.from_config,
@@ -66,13 +76,14 @@ class NativeBackend(EagerBackend):
         return Availability.yes()
 
     def capabilities(self) -> Capabilities:
-        """Every single-process feature of every family, every dtype on CPU; on CUDA the
-        families whose CUDA kernels are loaded (none without a GPU)."""
-        cpu = Capabilities.declare(capability_table(("cpu",)))
+        """Every single-process feature of every family but :data:`UNSUPPORTED_FEATURES`,
+        every dtype on CPU; on CUDA the families whose CUDA kernels are loaded (none
+        without a GPU)."""
+        cpu = Capabilities.declare(capability_table(("cpu",), without=UNSUPPORTED_FEATURES))
         cuda = library.cuda_families()
         if not cuda:
             return cpu
-        table = capability_table(("cuda",))
+        table = capability_table(("cuda",), without=UNSUPPORTED_FEATURES)
         return cpu | Capabilities.declare({family: table[family] for family in cuda})
 
     def kernels(self) -> NativeKernels:

@@ -28,6 +28,14 @@ from torch import nn
 
 from .runtime import check_kernels_follow_mode, runtime
 
+#: The composability features the Triton layers do not have (docs/triton.md):
+#: ``forward_ad``: the operators' autograd formulas (``register_autograd``) have no
+#: forward-mode derivative (``jvp`` returns zero tangents); ``vmap``: the layers' Python
+#: ``autograd.Function`` has no ``setup_context`` and the operators no batching rules;
+#: ``double_backward``: the gradient operators have no autograd formulas of their own.
+#: ``compile`` and ``export`` are supported: the operators have fake kernels.
+UNSUPPORTED_FEATURES: tuple[str, ...] = ("forward_ad", "vmap", "double_backward")
+
 
 def _layer_classes() -> Mapping[type[LayerConfig], Callable[..., nn.Module]]:
     from . import layers  # imports triton: only once runtime() has set the mode
@@ -63,7 +71,10 @@ class TritonBackend(Backend):
         return Availability.no(mismatch) if mismatch else Availability.yes()
 
     def capabilities(self) -> Capabilities:
-        return Capabilities.declare(capability_table((runtime().device,)))
+        """Every single-process feature but :data:`UNSUPPORTED_FEATURES`, every dtype, on
+        the runtime's device."""
+        return Capabilities.declare(capability_table((runtime().device,),
+                                                     without=UNSUPPORTED_FEATURES))
 
     def ops(self):
         """The operators this backend's layers compute with."""

@@ -22,6 +22,9 @@ from embedspec.reference.configs import LayerConfig
 
 Action = Literal["build", "forward", "forward_packed", "weight_loader", "packed",
                  "mapping", "reset_parameters", "from_pretrained"]
+#: The program transforms a forward can run under (``docs/spec/composability.md``).
+Transform = Literal["compile", "export", "forward_ad", "vmap", "double_backward"]
+TRANSFORMS: tuple[str, ...] = ("compile", "export", "forward_ad", "vmap", "double_backward")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,15 @@ class Case:
     output is kept in ``RankOutcome.extra["outputs"]``. ``write_output`` overwrites
     every element of the forward output in place after the backward, so a layer whose
     output aliases its parameters shows it in ``state_after`` (S0.1).
+    ``transform`` runs a ``forward`` under a program transform
+    (:mod:`~embedspec.conformance.checks.transforms`): ``compile``
+    (``torch.compile(fullgraph=True, dynamic=False)`` with the ``compiler`` backend),
+    ``export`` (``torch.export.export``, then the exported program; no backward),
+    ``forward_ad`` (``torch.func.jvp`` with respect to the parameters, in the directions
+    ``tangents``), ``vmap`` (``torch.func.vmap`` over dim 0 of the indices, and per-sample
+    gradients from the rows of ``grad_outputs``) or ``double_backward`` (the backward with
+    ``create_graph=True``, then its derivative against the directions ``tangents``, one
+    per parameter). ``tangents`` hold one ``{parameter name: tensor}`` per process.
     """
 
     config: LayerConfig
@@ -79,6 +91,9 @@ class Case:
     write_output: bool = False
     default_dtype: torch.dtype | None = None
     freeze: bool = True
+    transform: Transform | None = None
+    tangents: list[dict[str, torch.Tensor]] | None = None
+    compiler: str = "aot_eager"
 
 
 @dataclass

@@ -5,7 +5,8 @@
 In order: the error class (and the state left as loaded, S0.4), or no error; the state
 dict's layout; the state after (bitwise, or within the renorm allowance); the output
 (meta, then exact, within its bound, or the backend's own stored rows); the gradients
-within their bounds; the packed table. Every failure names the process it happened on
+within their bounds; the packed table; the forward-mode tangent and the second
+derivatives of a transformed forward. Every failure names the process it happened on
 when the world has more than one, and what the spec says the first differing element
 is, where it says anything (:mod:`.roles`: the padding row, a vocab padding row, an id
 outside the rank's shard, a renormed row).
@@ -73,6 +74,11 @@ def compare_process(case: Case, outcomes: Sequence[RankOutcome], actual: RankOut
                       role=table_role(case, proc, lookups=True))
     if want.packed is not None:
         compare_packed(actual.extra.get("packed"), want.packed, want.packed_bounds or {})
+    if want.tangent is not None:
+        compare_tangent(actual.extra.get("tangent"), want.tangent, want.tangent_bound or Bound())
+    if want.second_order is not None:
+        compare_second_order(actual.extra.get("second_order"), want.second_order,
+                             want.second_order_bounds or {})
     for key, value in (want.reports or {}).items():
         if key not in actual.extra or actual.extra[key] != value:
             raise AssertionError(f"{key}: got {actual.extra.get(key, '(nothing)')!r}, "
@@ -226,3 +232,25 @@ def compare_packed(actual: object, expected: Mapping[str, torch.Tensor],
             assert_within(actual[key], want, bounds[key], what=what)
         else:
             assert_exact(actual[key], want, what=f"{what} (normative layout)")
+
+
+def compare_tangent(actual: object, expected: torch.Tensor, bound: Bound) -> None:
+    """The output's forward-mode tangent (composability): the reference's shape and
+    dtype, values within ``bound`` (exact where it allows nothing)."""
+    if not isinstance(actual, torch.Tensor):
+        raise AssertionError("the forward-mode tangent of the output is missing")
+    assert_within(actual, expected, bound, what="tangent of the output (forward-mode AD)")
+
+
+def compare_second_order(actual: object, expected: Mapping[str, torch.Tensor],
+                         bounds: Mapping[str, Bound]) -> None:
+    """The derivatives of a double backward: one per name of ``expected`` (the output
+    gradient and every trainable parameter), each within its bound (none: exact)."""
+    if not isinstance(actual, Mapping) or set(actual) != set(expected):
+        got = sorted(actual) if isinstance(actual, Mapping) else actual
+        raise AssertionError(f"double backward: derivatives with respect to {got}, expected "
+                             f"{sorted(expected)}")
+    for name, want in expected.items():
+        assert_within(actual[name], want, bounds.get(name, Bound()),
+                      what=f"derivative of the backward with respect to {name!r} "
+                           "(double backward)")

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from embedspec.backends.contract import Backend, BuildContext
 from embedspec.conformance.checks.case import Case, ErrorInfo, RankOutcome, World
+from embedspec.conformance.checks.transforms import run_transformed
 
 #: Frames of a backend's traceback kept in an :class:`ErrorInfo` (the innermost ones).
 TRACEBACK_FRAMES = 12
@@ -67,11 +68,16 @@ def _execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> 
     layer.train()
     if case.action == "build":
         outcome.extra["optimizer_overrides"] = optimizer_overrides(layer)
+    reported = layer
     try:
         if case.states and case.action != "from_pretrained":
             with torch.no_grad():
                 layer.load_state_dict({k: v.to(device) for k, v in case.states[proc].items()})
-        if case.action in ("forward", "forward_packed", "from_pretrained"):
+        if case.transform is not None:
+            if case.action != "forward":
+                raise ValueError(f"a transform applies to a forward, not to {case.action!r}")
+            reported = run_transformed(layer, case, proc, device, outcome)
+        elif case.action in ("forward", "forward_packed", "from_pretrained"):
             _forward(layer, case, proc, device, outcome)
         elif case.action == "weight_loader":
             layer.weight_loader(layer.weight, case.loaded_weight.to(device))
@@ -84,8 +90,8 @@ def _execute(backend: Backend, case: Case, proc: int, context: BuildContext) -> 
         elif case.action == "reset_parameters":
             layer.reset_parameters()
     except Exception as exc:
-        outcome.error = _error_info(exc, case.action)
-    outcome.state_after = _detach_state(layer)
+        outcome.error = _error_info(exc, case.transform or case.action)
+    outcome.state_after = _detach_state(reported)
     return outcome
 
 

@@ -329,6 +329,45 @@ def layer_norm_gradients(rows: torch.Tensor, norm_weight: torch.Tensor,
     return {"weight": weight_bound, "norm.weight": norm_weight_bound, "norm.bias": bias_bound}
 
 
+def layer_norm_tangent(rows: torch.Tensor, norm_weight: torch.Tensor,
+                       row_tangents: torch.Tensor, weight_tangent: torch.Tensor,
+                       bias_tangent: torch.Tensor, eps_ln: float, *, dtype: torch.dtype,
+                       compute_dtype: torch.dtype,
+                       rows_rounded_in: torch.dtype | None = None) -> Bound:
+    """Bound of the forward-mode tangent of a stable embedding's output (S2,
+    composability): ``dy = dgamma xhat + dbeta + gamma dxhat`` with ``dxhat = (dx -
+    mean(dx) - xhat mean(xhat dx)) / sigma``, computed in ``compute_dtype`` and cast to
+    ``dtype``.
+
+    ``rows`` are the looked-up rows ``(..., D)``, ``row_tangents`` their tangents ``dx``
+    (the lookup's tangent), ``weight_tangent``/``bias_tangent`` those of ``gamma`` and
+    ``beta``. As for the input gradient of :func:`layer_norm_gradients`, ``|gamma dxhat|``
+    is bounded over ``|gamma| (A/sigma)(2 + 2 (r + X) X)`` with ``A = max |dx|`` of the
+    row, and ``dgamma xhat`` carries the mean's rounding amplified by ``r``: ``D +
+    LAYER_NORM_EXTRA_TERMS`` steps in the compute dtype, then one rounding to ``dtype``.
+    ``rows_rounded_in``: the row tangents were divided by their ids' counts in that dtype
+    first (``scale_grad_by_freq``), one more step over ``|gamma| (A/sigma)(2 + 2 X^2)``.
+    """
+    dim = rows.shape[-1]
+    stats = LayerNormStats.of(rows, eps_ln)
+    gamma = norm_weight.to(torch.float64).abs()
+    dx = row_tangents.to(torch.float64).abs()
+    largest = dx.amax(dim=-1, keepdim=True) if dim else torch.zeros_like(stats.sigma)
+    spread = gamma * (largest / stats.sigma)
+    through_norm = spread * (2 + 2 * (stats.ratio + stats.xhat_max) * stats.xhat_max)
+    direct = (weight_tangent.to(torch.float64).abs() * (stats.ratio + stats.xhat.abs())
+              + bias_tangent.to(torch.float64).abs())
+    dgamma = weight_tangent.to(torch.float64)
+    value = (dgamma * stats.xhat + bias_tangent.to(torch.float64)).abs() + spread \
+        * (2 + 2 * stats.xhat_max.square())
+    bound = (Bound.of(float(dim + LAYER_NORM_EXTRA_TERMS), through_norm + direct, compute_dtype)
+             + Bound.of(1.0, value, dtype))
+    if rows_rounded_in is not None:
+        bound = bound + Bound.of(1.0, spread * (2 + 2 * stats.xhat_max.square()),
+                                 rows_rounded_in)
+    return bound
+
+
 #: The dtype of a packed binary table's scale (S5).
 BINARY_SCALE_DTYPE = torch.float32
 
@@ -360,6 +399,56 @@ def binary_gradient(scale: torch.Tensor, indices: torch.Tensor, grad_output: tor
     magnitude = sums.magnitude * scale.to(torch.float64).abs().unsqueeze(1)
     return (Bound.of(sums.terms + 1, magnitude, dtype)
             + Bound.of(float(dim + 2), magnitude, BINARY_SCALE_DTYPE))
+
+
+
+def binary_tangent(scale_rows: torch.Tensor, tangent_rows: torch.Tensor, *,
+                   embedding_dim: int, dtype: torch.dtype) -> Bound:
+    """Bound of a binary embedding's forward-mode tangent ``scale[r] * tangent[r]`` (S5,
+    composability) at positions whose ids have scales ``scale_rows`` ``(...)`` and whose
+    table tangents are ``tangent_rows`` ``(..., D)``: the scale's accumulation in float32
+    and one rounding to ``dtype``. A padding position (scale 0) is an exact zero."""
+    magnitude = scale_rows.to(torch.float64).abs().unsqueeze(-1) \
+        * tangent_rows.to(torch.float64).abs()
+    return (Bound.of(float(embedding_dim + 2), magnitude, BINARY_SCALE_DTYPE)
+            + Bound.of(1.0, magnitude, dtype))
+
+
+def lookup_tangent(indices: torch.Tensor, tangent: torch.Tensor, num_embeddings: int, *,
+                   scale_grad_by_freq: bool = False) -> Bound:
+    """Bound of a lookup's forward-mode tangent ``tangent`` (``indices.shape + (D,)``,
+    composability; also the derivative of its backward with respect to the output
+    gradient): a gather of the table's tangent, exact, except that with
+    ``scale_grad_by_freq`` a position whose id occurs ``count > 1`` times is divided by
+    ``count``: one rounding, which a backend may do as a product with a rounded
+    reciprocal."""
+    ids = indices.reshape(-1).to(torch.int64)
+    if not scale_grad_by_freq or ids.numel() == 0:
+        return Bound()
+    counts = _counts(ids, num_embeddings)[ids].reshape(*indices.shape, 1)
+    return Bound.of((counts > 1).to(torch.float64), tangent.to(torch.float64).abs(),
+                    tangent.dtype)
+
+
+def stack(bounds: Sequence[Bound], shape: Sequence[int]) -> Bound:
+    """The bound of ``torch.stack(values)`` for per-sample values of ``shape``, each with
+    its bound in ``bounds`` (all made by the same rule, so with the same parts): every
+    part's terms and magnitudes broadcast to ``shape`` and stacked along a new dim 0."""
+    if not bounds:
+        raise ValueError("stack needs at least one bound")
+    counts = {len(b.parts) for b in bounds}
+    if len(counts) != 1:
+        raise ValueError(f"bounds made by different rules: {sorted(counts)} parts")
+    parts = []
+    for index in range(counts.pop()):
+        column = [b.parts[index] for b in bounds]
+        dtypes = {p.dtype for p in column}
+        if len(dtypes) != 1:
+            raise ValueError(f"part {index} of the bounds has several dtypes: {dtypes}")
+        terms = torch.stack([p.terms.expand(tuple(shape)) for p in column])
+        magnitude = torch.stack([p.magnitude.expand(tuple(shape)) for p in column])
+        parts.append(Part(terms, magnitude, dtypes.pop()))
+    return Bound(tuple(parts))
 
 
 def describe() -> str:

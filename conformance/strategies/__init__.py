@@ -66,6 +66,7 @@ from .tensors import (
     grad_outputs_for,
     states,
     tables,
+    tangents_for,
     torch_dtype,
 )
 
@@ -121,6 +122,7 @@ __all__ = [
     "stable_configs",
     "states",
     "tables",
+    "tangents_for",
     "torch_dtype",
     "zipf_counts",
 ]

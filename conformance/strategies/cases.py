@@ -10,8 +10,9 @@ Every test body then reads::
 Keyword options of a case strategy are either the case's (``values``, ``indices``,
 ``include_padding``, ``invalid_indices``, ``backward`` and any other
 :class:`~embedspec.conformance.checks.case.Case` field such as ``action``, ``repeat``,
-``write_output``) or the configuration's (everything else, passed to the family's
-configuration strategy of :mod:`.configs`: ``max_norm=True``, ``padding=True``, ...).
+``write_output``, ``transform``, ``compiler``) or the configuration's (everything else,
+passed to the family's configuration strategy of :mod:`.configs`: ``max_norm=True``,
+``padding=True``, ...).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 from .configs import configs, rule_breaking_configs
 from .indices import bad_dtype_index_tensors, index_tensors, out_of_range_index_tensors
 from .reuse import reused
-from .tensors import grad_outputs_for, states
+from .tensors import grad_outputs_for, states, tangents_for
 
 
 @reused
@@ -55,8 +56,10 @@ def family_cases(draw: st.DrawFn, family: str, dtype: str = "float32", *,
     of :func:`.indices.index_tensors` (layouts, distributions, ids to include);
     ``include_padding``: the ids include the padding row; ``invalid_indices``: a kind of
     :data:`INVALID_INDICES` instead. ``backward``: also an output gradient. ``action``
-    ``"packed"`` draws no indices. Other options: :class:`Case` fields if they name one,
-    else options of the configuration strategy.
+    ``"packed"`` draws no indices. A ``transform`` of ``forward_ad`` or
+    ``double_backward`` also draws ``tangents`` (:func:`.tensors.tangents_for`). Other
+    options: :class:`Case` fields if they name one, else options of the configuration
+    strategy.
     """
     fields = {k: options.pop(k) for k in list(options) if k in Case.__dataclass_fields__}
     config = draw(configs(family, dtype, **options), label="config")
@@ -71,6 +74,8 @@ def family_cases(draw: st.DrawFn, family: str, dtype: str = "float32", *,
             index_options["include"] = (padding_row(config),)
         ids = draw(index_tensors(config.num_embeddings, **index_options), label="indices")
     grad = draw(grad_outputs_for(config, ids), label="grad_output") if backward else None
+    if fields.get("transform") in ("forward_ad", "double_backward"):
+        fields["tangents"] = [draw(tangents_for(config), label="tangents")]
     return Case(config=config, states=[state], inputs=[ids],
                 grad_outputs=None if grad is None else [grad], action=action, **fields)
 

@@ -154,6 +154,16 @@ def states(draw: st.DrawFn, config: LayerConfig, values: str = "moderate") -> di
     return state
 
 
+@st.composite
+def tangents_for(draw: st.DrawFn, config: LayerConfig) -> dict:
+    """A direction for every floating state entry of ``config``'s layer, laid out like
+    its state (a forward-mode tangent, or the direction of a double backward): moderate
+    values of the layer's dtype, exact zeros included."""
+    return {key: draw(float_tensors(shape, config.dtype, "moderate"), label=f"tangent {key}")
+            .to(dtype) for key, (shape, dtype) in state_layout(config).items()
+            if dtype.is_floating_point}
+
+
 #: Rows whose norm is exact in every dtype, with that norm, per ``norm_type``.
 EXACT_NORM_ROWS: Mapping[float, tuple[tuple[float, float], float]] = {
     1.0: ((1.0, -2.0), 3.0),

@@ -177,3 +177,26 @@ def test_check_ids_rejects_ids_out_of_range(ids: list[int]) -> None:
 def test_check_ids_accepts_empty_and_0d_input() -> None:
     kernels.check_ids(torch.empty(0, 3, dtype=torch.int64), 0)
     kernels.check_ids(torch.tensor(4), 5)
+
+
+@pytest.mark.parametrize(("padding_idx", "scale_grad_by_freq"),
+                         [(None, False), (1, False), (None, True), (1, True)])
+def test_lookup_has_one_jacobian_in_every_mode(padding_idx, scale_grad_by_freq):
+    """The eager gather's forward-mode derivative and the derivative of its backward
+    follow the backward's padding and frequency rules (S6.1), unlike torch.embedding's."""
+    ids = torch.tensor([[1, 0, 0], [3, 1, 0]])
+    weight = torch.randn(4, 2, dtype=torch.float64)
+
+    def forward(w: torch.Tensor) -> torch.Tensor:
+        return kernels.lookup(ids, w, padding_idx=padding_idx,
+                              scale_grad_by_freq=scale_grad_by_freq)
+
+    reverse = torch.func.jacrev(forward)(weight)
+    torch.testing.assert_close(torch.func.jacfwd(forward)(weight), reverse, rtol=1e-15, atol=0)
+    leaf = weight.clone().requires_grad_()
+    grad_output = torch.randn(2, 3, 2, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(forward(leaf), leaf, grad_output, create_graph=True)
+    direction = torch.randn(4, 2, dtype=torch.float64)
+    (second,) = torch.autograd.grad(grad, grad_output, direction)
+    _, tangent = torch.func.jvp(forward, (weight,), (direction,))
+    torch.testing.assert_close(second, tangent, rtol=1e-15, atol=0)

@@ -68,6 +68,31 @@ def test_index_errors_name_the_argument_the_id_and_the_range() -> None:
         support.check_ids([0], 5)
 
 
+def test_index_check_holds_under_program_transforms() -> None:
+    """Under vmap and in a compiled or exported function the range check is an operator:
+    the IndexError survives (it is neither a graph break nor dead code)."""
+    def lookup(ids: torch.Tensor) -> torch.Tensor:
+        support.check_ids(ids, 5)
+        return torch.ones(5, 2)[ids]
+
+    with pytest.raises(IndexError, match="id 7"):
+        torch.func.vmap(lookup)(torch.tensor([[0, 1], [7, 2]]))
+    torch._dynamo.reset()
+    compiled = torch.compile(lookup, fullgraph=True, dynamic=False, backend="aot_eager")
+    assert compiled(torch.tensor([1, 4])).shape == (2, 2)
+    with pytest.raises(IndexError, match="id -1"):
+        compiled(torch.tensor([-1, 4]))
+
+    class Lookup(torch.nn.Module):
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return lookup(ids)
+
+    program = torch.export.export(Lookup(), (torch.tensor([1, 4]),)).module()
+    with pytest.raises(IndexError, match="id 5"):
+        program(torch.tensor([5, 4]))
+    assert not support.under_transform(torch.tensor([1]))
+
+
 @pytest.mark.parametrize("value", INTS + ODD)
 @pytest.mark.parametrize("minimum", [None, 0, 1])
 def test_int_checks_match_the_spec(value: object, minimum: int | None) -> None:

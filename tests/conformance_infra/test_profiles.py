@@ -27,3 +27,14 @@ def test_unknown_profile_names_the_known_ones():
     with pytest.raises(ValueError, match="unknown profile 'fast'; known profiles: quick, "
                                          "default, thorough"):
         get_profile("fast")
+
+
+def test_feature_caps_lower_the_examples_of_their_features_only():
+    quick = PROFILES["quick"]
+    assert quick.examples_of("compile") == 2
+    assert quick.examples_of("forward") == quick.max_examples
+    assert quick.examples_of(None) == quick.max_examples
+    for profile in PROFILES.values():
+        assert profile.compiler == "aot_eager"
+        assert all(profile.examples_of(f) <= profile.max_examples
+                   for f in profile.feature_examples)

@@ -358,3 +358,23 @@ def test_kolmogorov_pvalue_matches_scipy():
     for n, statistic in ((100, 0.05), (1000, 0.03), (5000, 0.02), (6000, 0.04)):
         exact = scipy_stats.kstwo.sf(statistic, n)
         assert math.isclose(kolmogorov_pvalue(statistic, n), exact, rel_tol=0.05, abs_tol=1e-12)
+
+
+def test_stacked_bounds_keep_each_sample_bound():
+    first = tolerance.Bound.of(torch.tensor([[1.0], [0.0]]), torch.ones(2, 3), torch.float32)
+    second = tolerance.Bound.of(2.0, torch.full((2, 3), 4.0), torch.float32)
+    stacked = tolerance.stack([first, second], (2, 3))
+    assert stacked.allowed().shape == (2, 2, 3)
+    assert torch.equal(stacked.allowed()[0], first.allowed((2, 3)))
+    assert torch.equal(stacked.allowed()[1], second.allowed((2, 3)))
+    with pytest.raises(ValueError, match="different rules"):
+        tolerance.stack([first, first + second], (2, 3))
+
+
+def test_lookup_tangent_bound_allows_a_rounding_only_for_repeated_ids_under_scaling():
+    ids = torch.tensor([[0, 1], [0, 2]])
+    tangent = torch.ones(2, 2, 3)
+    assert not bool(tolerance.lookup_tangent(ids, tangent, 4).allowed((2, 2, 3)).any())
+    allowed = tolerance.lookup_tangent(ids, tangent, 4, scale_grad_by_freq=True).allowed(
+        (2, 2, 3))
+    assert bool((allowed[ids == 0] > 0).all()) and not bool(allowed[ids != 0].any())

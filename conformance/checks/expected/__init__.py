@@ -3,8 +3,9 @@
 their S0.7 bounds, computed here and nowhere else.
 
 One module per family states that family's rules (:mod:`.embedding`, :mod:`.stable`,
-:mod:`.binary`, :mod:`.vocab_parallel`, :mod:`.sharded`); :mod:`.common` holds what
-they share and :mod:`.model` the data they return.
+:mod:`.binary`, :mod:`.vocab_parallel`, :mod:`.sharded`); :mod:`.transformed` adds what a
+forward under a program transform must observe; :mod:`.common` holds what they share
+and :mod:`.model` the data they return.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from embedspec.conformance.checks.expected import (
     embedding,
     sharded,
     stable,
+    transformed,
     vocab_parallel,
 )
 from embedspec.conformance.checks.expected.common import build_reference, state_layout
@@ -54,6 +56,8 @@ def expected_outcomes(case: Case) -> list[Expected]:
     if case.config.family in ("embedding", "stable", "binary") and case.world.nprocs != 1:
         raise ValueError(f"{case.config.family} is a single-process family; got world "
                          f"{case.world}")
+    if case.transform is not None:
+        return transformed.expected(case, family)
     return family(case)
 
 

@@ -61,6 +61,10 @@ class Expected:
     * ``packed``: a binary layer's packed table, within ``packed_bounds``.
     * ``reports``: values the process reports besides tensors (a vocab-parallel layer's
       row mapping, under ``"mapping"``), each equal to the reference's.
+    * ``tangent``: the output's forward-mode tangent (``forward_ad``), within
+      ``tangent_bound`` (none: exact).
+    * ``second_order``: the derivatives of a double backward (``"grad_output"`` and every
+      trainable parameter), each within its ``second_order_bounds`` entry (none: exact).
     """
 
     error: type[BaseException] | None = None
@@ -77,6 +81,10 @@ class Expected:
     packed: dict[str, torch.Tensor] | None = None
     packed_bounds: dict[str, Bound] | None = None
     reports: dict[str, object] | None = None
+    tangent: torch.Tensor | None = None
+    tangent_bound: Bound | None = None
+    second_order: dict[str, torch.Tensor] | None = None
+    second_order_bounds: dict[str, Bound] | None = None
 
     def bounded_values(self) -> list[torch.Tensor]:
         """Every floating value the reference computed that is compared within a bound
@@ -90,4 +98,8 @@ class Expected:
         if self.renorm is not None and self.state_after is not None:
             found.append(self.state_after["weight"])
         found.extend(v for k, v in (self.packed or {}).items() if k in (self.packed_bounds or {}))
+        if self.tangent is not None and self.tangent_bound is not None:
+            found.append(self.tangent)
+        found.extend(v for k, v in (self.second_order or {}).items()
+                     if k in (self.second_order_bounds or {}))
         return [t for t in found if t.is_floating_point()]
