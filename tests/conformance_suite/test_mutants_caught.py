@@ -59,6 +59,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("mapping_at_world_one:MappingAtWorldOneBackend", ("vocab_parallel/weight_loader",)),
     Mutant("stable_dense_gradient:StableDenseGradientBackend", ("stable/backward",)),
     Mutant("positive_zero_padding:PositiveZeroPaddingBackend", ("embedding/padding_idx",)),
+    Mutant("data_dependent_branch:DataDependentBranchBackend", ("embedding/compile",)),
+    Mutant("plain_tangent:PlainTangentBackend", ("embedding/forward_ad",)),
 )
 
 
