@@ -264,7 +264,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Runs before -k/-m deselection, so stale detection sees every test."""
     run = conformance_run(config)
     capabilities = run.backend.capabilities()
-    capped: set[int] = set()
     for item in items:
         ref, problem, min_ranks = _describe_item(item)
         info = _ItemInfo(ref, problem)
@@ -285,21 +284,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         function = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
         if getattr(function, "is_hypothesis_test", False):
             hypothesis.seed(run.seed)(function)
-            _cap_examples(function, run, ref.feature, capped)
+            _cap_examples(function, run, ref.feature)
     if run.expectations is not None:
         run.stale = run.expectations.stale(run.collected)
 
 
-def _cap_examples(function: object, run: ConformanceRun, feature: str | None,
-                  capped: set[int]) -> None:
+#: The attribute marking a test function whose examples :func:`_cap_examples` capped
+#: (hypothesis refuses a second settings decorator on one function).
+_CAPPED = "_embedspec_capped_examples"
+
+
+def _cap_examples(function: object, run: ConformanceRun, feature: str | None) -> None:
     """Give a property test of a feature the profile caps (``feature_examples``) its
     capped number of examples, once per test function."""
     examples = run.profile.examples_of(feature)
     current = hypothesis.settings.default
-    if examples >= current.max_examples or id(function) in capped:
+    if examples >= current.max_examples or hasattr(function, _CAPPED):
         return
-    capped.add(id(function))
     hypothesis.settings(current, max_examples=examples)(function)
+    setattr(function, _CAPPED, examples)
 
 
 def _place_in_worlds(item: pytest.Item, info: _ItemInfo, run: ConformanceRun,

@@ -83,3 +83,30 @@ def test_from_pretrained_uses_the_table_itself(target, freeze, data):
     check(target, data.draw(xs.embedding_cases(padding=None, values="any", backward=True,
                                                action="from_pretrained", freeze=freeze),
                             label="case"))
+
+
+#: Tables ``from_pretrained`` must reject (S1.6): integer or bool entries, or not 2-D.
+BAD_TABLES = {
+    "int64": lambda table: torch.arange(table.numel()).reshape(table.shape),
+    "int32": lambda table: torch.arange(table.numel(), dtype=torch.int32).reshape(table.shape),
+    "bool": lambda table: table > 0,
+    "1-D": lambda table: table.reshape(-1),
+    "3-D": lambda table: table.unsqueeze(0),
+}
+
+
+@pytest.mark.parametrize("family", [
+    pytest.param(family, marks=pytest.mark.spec(family, "errors"), id=family)
+    for family in ("embedding", "stable")])
+@pytest.mark.parametrize("table", sorted(BAD_TABLES))
+@pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "trainable"])
+@given(data=st.data())
+def test_from_pretrained_rejects_bad_tables(target, family, table, freeze, data):
+    """S1.6: ``from_pretrained`` takes a 2-D floating-point table; an integer or bool
+    table, or one that is not 2-D, raises ValueError naming ``embeddings``
+    (D-integer-table, D-weight-dim-error)."""
+    case = data.draw(xs.family_cases(family, padding=None, action="from_pretrained",
+                                     freeze=freeze), label="case")
+    state = case.states[0]
+    state["weight"] = BAD_TABLES[table](state["weight"])
+    check(target, case, error=ValueError, mentions="embeddings")

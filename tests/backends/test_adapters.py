@@ -30,6 +30,7 @@ from embedspec.backends.torch_nn.divergences import (
     expected_at,
 )
 from embedspec.conformance.checks.execute import default_dtype
+from embedspec.reference import embedding as embedspec_embedding
 from embedspec.reference.configs import (
     BinaryConfig,
     EmbeddingConfig,
@@ -439,6 +440,78 @@ def show_sparse_0d_padding(family: str) -> None:
     assert reference.weight.grad.coalesce().indices().tolist() == [[2]]
 
 
+def show_integer_table(family: str) -> None:
+    table = torch.arange(12).reshape(6, 2)
+    ids = torch.tensor([1, 4])
+    layer = torch.nn.Embedding.from_pretrained(table)
+    assert torch.equal(layer(ids), table[ids])
+    assert torch.equal(torch.nn.functional.embedding(ids, table), table[ids])
+    with pytest.raises(RuntimeError, match="floating point"):
+        torch.nn.Embedding.from_pretrained(table, freeze=False)
+    reference_class = type(REFERENCE.build(_config(family), CPU))
+    for freeze in (True, False):
+        with pytest.raises(ValueError, match="embeddings"):
+            reference_class.from_pretrained(table, freeze=freeze)
+    with pytest.raises(ValueError, match="weight"):
+        embedspec_embedding(ids, table)
+
+
+def show_weight_dim_error(family: str) -> None:
+    ids = torch.tensor([1, 0])
+    for table in (torch.randn(6), torch.randn(1, 6, 4)):
+        with pytest.raises(AssertionError, match="2-dimensional"):
+            torch.nn.Embedding.from_pretrained(table)
+        with pytest.raises(RuntimeError, match="2-D"):
+            torch.nn.functional.embedding(ids, table)
+        with pytest.raises(ValueError, match="embeddings"):
+            type(REFERENCE.build(_config(family), CPU)).from_pretrained(table)
+        with pytest.raises(ValueError, match="weight"):
+            embedspec_embedding(ids, table)
+    with pytest.raises(AssertionError, match="Shape of weight"):
+        torch.nn.Embedding(6, 4, _weight=torch.randn(6, 4, 1))
+
+
+def _tangents(layer: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    params = {name: p.detach() for name, p in layer.named_parameters()}
+    generator = torch.Generator().manual_seed(5)
+    tangents = {name: torch.randn(p.shape, generator=generator) for name, p in params.items()}
+    _, tangent = torch.func.jvp(lambda p: torch.func.functional_call(layer, p, (ids,)),
+                                (params,), (tangents,))
+    return tangent
+
+
+def show_forward_ad(family: str) -> None:
+    ids = torch.tensor([1, 1, 3])
+    reference, adapter = _pair(_config(family, padding_idx=1))
+    # padding positions: the reference's tangent ignores the padding row's tangent
+    assert not torch.allclose(_tangents(adapter, ids)[0], _tangents(reference, ids)[0])
+    if family == "embedding":
+        tangent = _tangents(adapter, ids)
+        assert tangent[0].abs().sum() > 0 and torch.equal(_tangents(reference, ids)[:2],
+                                                          torch.zeros(2, 4))
+        reference, adapter = _pair(_config(family, scale_grad_by_freq=True))
+        assert torch.equal(_tangents(adapter, ids)[:2] / 2, _tangents(reference, ids)[:2])
+
+
+def _second_order(layer: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    out = layer(ids)
+    grad_output = torch.ones_like(out, requires_grad=True)
+    (grad,) = torch.autograd.grad(out, layer.weight, grad_output, create_graph=True)
+    (second,) = torch.autograd.grad(grad, grad_output, torch.ones_like(grad))
+    return second
+
+
+def show_double_backward(family: str) -> None:
+    reference, adapter = _pair(_config(family, scale_grad_by_freq=True))
+    ids = torch.tensor([2, 2, 5])
+    assert torch.equal(_second_order(adapter, ids)[:2], torch.ones(2, 4))  # count 2 ignored
+    assert torch.equal(_second_order(reference, ids)[:2], torch.full((2, 4), 0.5))
+    empty = torch.tensor([], dtype=torch.int64)
+    with pytest.raises(RuntimeError, match="0 elements"):
+        _second_order(adapter, empty)
+    assert _second_order(reference, empty).shape == (0, 4)
+
+
 DEMONSTRATIONS: dict[str, Callable[[str], None]] = {
     "D-index-dtype": show_index_dtype,
     "D-error-atomicity": show_error_atomicity,
@@ -452,6 +525,10 @@ DEMONSTRATIONS: dict[str, Callable[[str], None]] = {
     "D-reset-normal": show_reset_normal,
     "D-optimizer-hint": show_optimizer_hint,
     "D-stable-from-pretrained": show_stable_from_pretrained,
+    "D-integer-table": show_integer_table,
+    "D-weight-dim-error": show_weight_dim_error,
+    "D-forward-ad": show_forward_ad,
+    "D-double-backward": show_double_backward,
 }
 
 DIVERGENCE_FAMILIES = sorted({(d.id, family) for d in DIVERGENCES for family, _ in d.rows})
