@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 from embedspec.backends.contract import FEATURES
 from embedspec.conformance import strategies as xs
-from embedspec.conformance.checks import check
-from hypothesis import given
+from embedspec.conformance.checks import Case, check
+from embedspec.conformance.checks.expected.common import padding_row
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 #: The options a case of each family draws (each on or off), for the transforms that apply
@@ -38,6 +39,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 #: Index layouts with a leading dimension of at least one to vmap over.
 VMAP_LAYOUTS = {"layouts": ("contiguous", "transposed", "strided")}
+#: Index layouts holding at least one id.
+NON_EMPTY_LAYOUTS = {"layouts": ("contiguous", "scalar", "transposed", "strided")}
 #: Options under which an error could change state if checks came late (S0.4).
 ATOMICITY_OPTIONS = {"embedding": {"max_norm": 0.0}, "stable": {"max_norm": 0.0},
                      "binary": {}}
@@ -112,8 +115,10 @@ def test_exported_program_raises_index_error(target, family, data):
 @given(data=st.data())
 def test_forward_ad_tangent(target, family, dtype, data):
     """``torch.func.jvp`` with respect to the parameters: the primal output and state of
-    the eager forward, and the tangent of the backward's Jacobian."""
-    chosen = options(family, sparse=None, max_norm=None if family == "embedding" else False)
+    the eager forward, and the tangent of the backward's Jacobian (no padding row, ids
+    not counted: the next test takes those)."""
+    chosen = options(family, padding=False, scale_grad_by_freq=False, sparse=None,
+                     max_norm=None if family == "embedding" else False)
     case = data.draw(xs.family_cases(family, dtype, transform="forward_ad", **chosen),
                      label="case")
     check(target, case)
@@ -123,12 +128,24 @@ def test_forward_ad_tangent(target, family, dtype, data):
 @given(data=st.data())
 def test_forward_ad_of_padding_and_repeated_ids(target, family, data):
     """Padding positions have a zero tangent (S1.1) and, with ``scale_grad_by_freq``, a
-    repeated id's tangent is divided by its count (S1.3), as in the backward."""
+    repeated id's tangent is divided by its count (S1.3), as in the backward. The
+    padding row's tangent is one that ignoring the rule would show."""
     chosen = options(family, padding=True, scale_grad_by_freq=True, max_norm=False)
     case = data.draw(xs.family_cases(family, transform="forward_ad", include_padding=True,
                                      indices={"distributions": ("duplicates", "zipf")},
                                      **chosen), label="case")
+    assume(padding_tangent_shows(case))
     check(target, case)
+
+
+def padding_tangent_shows(case: Case) -> bool:
+    """Whether the table's tangent at the padding row reaches the output when the padding
+    rule is ignored: a nonzero row, or for the stable family a row that the layer norm
+    of the (zero) padding row passes on, ``norm.weight * (row - mean(row))``."""
+    row = case.tangents[0]["weight"][padding_row(case.config)].double()
+    if case.config.family == "stable":
+        row = case.states[0]["norm.weight"].double() * (row - row.mean())
+    return bool(row.any())
 
 
 # -- vmap ---------------------------------------------------------------------------------
@@ -166,7 +183,35 @@ def test_vmap_with_max_norm_raises(target, family, data):
 def test_double_backward(target, family, dtype, data):
     """The backward with ``create_graph=True``, differentiated again: the first-order
     gradients of the eager backward, a zero derivative with respect to the parameters,
-    and the tangent of the direction with respect to the output gradient."""
+    and the tangent of the direction with respect to the output gradient (ids not
+    counted, at least one id; the next two tests take those cases)."""
     case = data.draw(xs.family_cases(family, dtype, backward=True, transform="double_backward",
-                                     **options(family)), label="case")
+                                     indices=NON_EMPTY_LAYOUTS,
+                                     **options(family, scale_grad_by_freq=False)),
+                     label="case")
+    check(target, case)
+
+
+@pytest.mark.parametrize("family", [p for p in families("double_backward")
+                                    if "scale_grad_by_freq" in OPTIONS[p.values[0]]])
+@given(data=st.data())
+def test_double_backward_divides_by_frequency(target, family, data):
+    """With ``scale_grad_by_freq`` the derivative with respect to the output gradient is
+    the backward's own linear map, so it is divided by the counts too: row 0 occurs at
+    least twice and its direction is not zero."""
+    case = data.draw(xs.family_cases(family, backward=True, transform="double_backward",
+                                     indices={"include": (0, 0)},
+                                     **options(family, padding=False, scale_grad_by_freq=True)),
+                     label="case")
+    assume(bool(case.tangents[0]["weight"][0].any()))
+    check(target, case)
+
+
+@pytest.mark.parametrize("family", families("double_backward"))
+@given(data=st.data())
+def test_double_backward_of_empty_indices(target, family, data):
+    """An empty index tensor: the backward and its derivative are zero (no id, no row)."""
+    case = data.draw(xs.family_cases(family, backward=True, transform="double_backward",
+                                     indices={"layouts": ("empty",)}, **options(family)),
+                     label="case")
     check(target, case)
