@@ -16,6 +16,10 @@ in an ``autograd.Function``:
 * forward-mode AD: the gather of the table's tangent times the contributions;
 * ``vmap``: a generated rule (``setup_context`` style, out-of-place operators only).
 
+A lookup in which every position contributes ``1`` (no padding row, no frequency
+scaling, a dense gradient, at least one id) is plain ``torch.embedding``: its derivatives
+are then the spec's, without the cost of an ``autograd.Function``.
+
 Dynamo cannot trace an ``autograd.Function`` with a forward-mode derivative, so while
 ``torch.compile`` or ``torch.export`` traces, :func:`lookup` uses the class without it.
 """
@@ -115,6 +119,10 @@ def lookup(input: torch.Tensor, weight: torch.Tensor, *, padding_idx: int | None
     ``padding_idx`` is a row of ``weight`` (never negative): its gradient and its
     positions' tangents are zero. ``input`` is validated by the caller.
     """
+    if padding_idx is None and not scale_grad_by_freq and not sparse and input.numel():
+        # Every position contributes 1: torch.embedding's derivatives in every mode are
+        # the spec's (its double backward fails only for an empty index tensor).
+        return torch.embedding(weight, input)
     if sparse and input.dim() == 0:
         # torch's sparse backward cannot mask a 0-d index against padding_idx.
         return lookup(input.reshape(1), weight, padding_idx=padding_idx, sparse=True).squeeze(0)
