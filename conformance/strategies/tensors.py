@@ -1,7 +1,8 @@
 """Hypothesis strategies for float data: tables, layer states and output gradients.
 
 Every element is drawn (no seeded generator), so failures shrink to small, round
-values. Two value ranges exist:
+values; a tensor's elements are decoded from one drawn byte string
+(:mod:`.element_codes`). Two value ranges exist:
 
 * ``"any"``: every finite value of the dtype, subnormals and the extremes included.
   For checks that involve no arithmetic (gathers must return stored bits, S0.7).
@@ -26,8 +27,8 @@ from embedspec.backends.contract import DTYPES
 from embedspec.conformance.checks.expected import state_layout
 from embedspec.reference.configs import LayerConfig
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
+from .element_codes import code_size, decode
 from .reuse import reused, sampled_from
 
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
@@ -43,9 +44,6 @@ MODERATE_RANGES: Mapping[str, tuple[float, float]] = {
 #: Per-row factors of drawn tables: exact in every dtype.
 ROW_SCALES: tuple[float, ...] = (1.0, 0.0, 2.0**-4, 2.0**4)
 
-# numpy has no bfloat16: draw float32 values that are exactly bfloat16 values.
-_NUMPY_DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64,
-                 "bfloat16": np.float32}
 _WIDTHS = {"float16": 16, "float32": 32, "float64": 64, "bfloat16": 32}
 _BFLOAT16_MAX = float(torch.finfo(torch.bfloat16).max)
 
@@ -98,10 +96,22 @@ def finite_values(dtype: str | torch.dtype, values: str = "moderate") -> st.Sear
 @reused
 def float_tensors(shape: Sequence[int], dtype: str | torch.dtype,
                   values: str = "moderate") -> st.SearchStrategy[torch.Tensor]:
-    """A tensor of ``shape`` and ``dtype`` with every element drawn from ``values``."""
+    """A tensor of ``shape`` and ``dtype``, every element drawn from ``values`` (the
+    values :func:`finite_values` draws one at a time; here one byte string per tensor,
+    :mod:`.element_codes`)."""
     name = _dtype_name(dtype)
-    array = hnp.arrays(_NUMPY_DTYPES[name], tuple(shape), elements=finite_values(name, values))
-    return array.map(lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(torch_dtype(name)))
+    if values not in VALUE_RANGES:
+        raise ValueError(f"values must be one of {VALUE_RANGES}, got {values!r}")
+    shape = tuple(shape)
+    count = math.prod(shape)
+    size = count * code_size(name, values)
+    moderate = MODERATE_RANGES[name]
+
+    def build(raw: bytes) -> torch.Tensor:
+        array = decode(raw, count, name, values, moderate).reshape(shape)
+        return torch.from_numpy(np.ascontiguousarray(array)).to(torch_dtype(name))
+
+    return st.binary(min_size=size, max_size=size).map(build)
 
 
 @reused
