@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import get_args
+from typing import TypeVar, get_args
 
 import torch
 from embedspec.reference.configs import InitScheme, Partition
 from torch.fx.node import has_side_effect
 
+T = TypeVar("T")
 #: The index dtypes the spec accepts (S0.2).
 INDEX_DTYPES: tuple[torch.dtype, ...] = (torch.int32, torch.int64)
 #: The named initialisation schemes (S1.7).
@@ -62,6 +64,29 @@ def check_ids(indices: object, num_valid: int, name: str = "input") -> torch.Ten
     else:
         _check_id_range(ids, num_valid, name)
     return ids
+
+
+def gather_checking_ids(gather: Callable[[torch.Tensor], T], indices: object,
+                        table: torch.Tensor, name: str = "input") -> T:
+    """``gather(ids)`` for a gather of rows of the CPU ``table`` whose own bounds check
+    raises ``IndexError`` for any id outside ``[0, rows)`` before it writes anything
+    (torch's CPU ``embedding`` and ``index_select`` do; Python indexing, which wraps
+    negative ids, does not): the ids are then read once, by the gather,
+    and an ``IndexError`` of the gather becomes the spec's (S0.3, naming the id and
+    the valid range ``[0, table.shape[0])``). Indices of another device (moved to the
+    table's), a table of no rows or off the CPU and program transforms get
+    :func:`check_ids` first.
+    ``TypeError`` for indices that are not int32/int64 tensors (S0.2)."""
+    ids = check_index_dtype(indices, name)
+    rows = table.shape[0]
+    if (not rows or table.device.type != "cpu" or ids.device.type != "cpu"
+            or under_transform(ids, table)):
+        return gather(check_ids(ids, rows, name).to(table.device))
+    try:
+        return gather(ids)
+    except IndexError:
+        _check_id_range(ids, rows, name)
+        raise
 
 
 def under_transform(*tensors: torch.Tensor) -> bool:

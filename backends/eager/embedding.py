@@ -27,6 +27,7 @@ from embedspec.backends.support import (
     check_init,
     check_pretrained,
     check_sizes,
+    gather_checking_ids,
 )
 from embedspec.reference.configs import EmbeddingConfig, InitScheme
 from torch import nn
@@ -86,12 +87,19 @@ class OptionAttributes:
 
 def embed(input: object, weight: torch.Tensor, options: LookupOptions) -> torch.Tensor:
     """Validate ``input`` (S0.2, S0.3), renormalise its rows if ``max_norm`` is set (S1.2),
-    then gather with the spec's backward (S1.3-S1.5)."""
+    then gather with the spec's backward (S1.3-S1.5). Without ``max_norm`` nothing is
+    written before the gather, so on the CPU the gather's own bounds check is the range
+    check (:func:`~embedspec.backends.support.gather_checking_ids`)."""
+    def gather(ids: torch.Tensor) -> torch.Tensor:
+        return kernels.lookup(ids, weight, padding_idx=options.padding_idx,
+                              scale_grad_by_freq=options.scale_grad_by_freq,
+                              sparse=options.sparse)
+
+    if options.max_norm is None:
+        return gather_checking_ids(gather, input, weight)
     ids = check_ids(input, options.num_embeddings).to(weight.device)
-    if options.max_norm is not None:
-        kernels.renorm_(weight, ids, options.max_norm, options.norm_type)
-    return kernels.lookup(ids, weight, padding_idx=options.padding_idx,
-                          scale_grad_by_freq=options.scale_grad_by_freq, sparse=options.sparse)
+    kernels.renorm_(weight, ids, options.max_norm, options.norm_type)
+    return gather(ids)
 
 
 def _keep(weight: torch.Tensor) -> None:

@@ -68,6 +68,48 @@ def test_index_errors_name_the_argument_the_id_and_the_range() -> None:
         support.check_ids([0], 5)
 
 
+@pytest.mark.parametrize("indices", INDEX_CASES)
+@pytest.mark.parametrize("rows", [0, 1, 5])
+def test_gather_checking_ids_raises_what_check_ids_raises(indices: object, rows: int) -> None:
+    """The gather's own bounds check stands in for the range check, with the spec's
+    errors and messages; the gather sees the indices uncast."""
+    table = torch.arange(rows * 2.0).reshape(rows, 2)
+    seen = []
+
+    def gather(ids: torch.Tensor) -> torch.Tensor:
+        seen.append(ids)
+        return torch.embedding(table, ids)
+
+    ours = verdict(support.gather_checking_ids, gather, indices, table)
+    kind, value = verdict(lambda i: torch.embedding(table, support.check_ids(i, rows)),
+                          indices)
+    assert ours[0] == kind, (indices, ours, kind)
+    if kind == "ok":
+        assert seen[-1] is indices and torch.equal(ours[1], value)
+    else:
+        with pytest.raises(value) as ours:
+            support.gather_checking_ids(gather, indices, table)
+        with pytest.raises(value) as spec_error:
+            support.check_ids(indices, rows)
+        assert str(ours.value) == str(spec_error.value)
+
+
+def test_gather_checking_ids_checks_first_under_program_transforms() -> None:
+    """Under vmap the ids are checked before the gather runs (its batched form need not
+    check bounds)."""
+    table = torch.ones(5, 2)
+    calls = []
+
+    def gather(ids: torch.Tensor) -> torch.Tensor:
+        calls.append(ids)
+        return torch.embedding(table, ids.clamp(0, 4))
+
+    with pytest.raises(IndexError, match="id 7"):
+        torch.func.vmap(lambda i: support.gather_checking_ids(gather, i, table))(
+            torch.tensor([[0, 1], [7, 2]]))
+    assert calls == []
+
+
 def test_index_check_holds_under_program_transforms() -> None:
     """Under vmap and in a compiled or exported function the range check is an operator:
     the IndexError survives (it is neither a graph break nor dead code)."""
