@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from embedspec.conformance.bench.gates import Gate, GateFileError, load_gates
+from embedspec.conformance.bench.gates import GATES_DIR, Gate, GateFileError, load_gates
 from embedspec.conformance.bench.growth import fitted_slope
 from embedspec.conformance.bench.noise import BELOW, HOLDS, WITHIN_NOISE, judge, run_band
 from embedspec.conformance.bench.results import AA, COPY, GateResult, ScenarioResult, Timing
 from embedspec.conformance.bench.roofline import FORMULAS, Sizes, bytes_moved, is_suspect
+from embedspec.conformance.bench.scenarios import CATALOGUE
 from embedspec.conformance.bench.timing import Stats
 from embedspec.conformance.bench.verdicts import after_rerun, judge_gate
 
@@ -93,6 +94,13 @@ def test_stale_gates_name_no_scenario(tmp_path):
         {"scenario": "gpt3/forward/1", "metric": "roofline", "threshold": 0.5}]}))
     stale = load_gates(path).stale(["gpt2/forward/1", "bert/forward/1"])
     assert [g.scenario for g in stale] == ["gpt3/forward/1"]
+
+
+@pytest.mark.parametrize("path", sorted(GATES_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_built_in_gate_files_load_and_name_scenarios_that_exist(path):
+    gates = load_gates(path)
+    assert json.loads(path.read_text())["backend"] == path.stem
+    assert gates.gates and gates.stale(CATALOGUE) == []
 
 
 def test_gates_restricted_to_devices_and_threads():
