@@ -68,9 +68,22 @@ def test_sparse_gradient(target, dtype, data):
 @pytest.mark.spec("embedding", "sparse")
 @given(data=st.data())
 def test_sparse_gradient_drops_padding(target, data):
-    """Padding positions leave no entry in the sparse gradient."""
+    """Padding positions leave no entry in the sparse gradient (indices of at least one
+    dimension; the next test takes a 0-d index)."""
     check(target, data.draw(xs.embedding_cases(sparse=True, padding=True,
-                                               include_padding=True, backward=True),
+                                               include_padding=True, backward=True,
+                                               indices={"layouts": ("contiguous", "transposed",
+                                                                    "strided")}),
+                            label="case"))
+
+
+@pytest.mark.spec("embedding", "sparse")
+@given(data=st.data())
+def test_sparse_gradient_of_a_scalar_index(target, data):
+    """A 0-d index with a padding row: a sparse gradient like that of the same id as a
+    1-element index (none when it is the padding row)."""
+    check(target, data.draw(xs.embedding_cases(sparse=True, padding=True, backward=True,
+                                               indices={"layouts": ("scalar",)}),
                             label="case"))
 
 

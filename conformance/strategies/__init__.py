@@ -14,6 +14,7 @@ from .cases import (
     embedding_cases,
     family_cases,
     invalid_config_cases,
+    renorm_would_show,
     stable_cases,
 )
 from .configs import (
@@ -116,6 +117,7 @@ __all__ = [
     "out_of_range_ids",
     "out_of_range_index_tensors",
     "padding_indices",
+    "renorm_would_show",
     "rule_breaking_configs",
     "rules_of",
     "stable_cases",

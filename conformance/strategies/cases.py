@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from embedspec.conformance.checks.case import Case
 from embedspec.conformance.checks.expected.common import padding_row
 from hypothesis import strategies as st
@@ -78,6 +79,23 @@ def family_cases(draw: st.DrawFn, family: str, dtype: str = "float32", *,
         fields["tangents"] = [draw(tangents_for(config), label="tangents")]
     return Case(config=config, states=[state], inputs=[ids],
                 grad_outputs=None if grad is None else [grad], action=action, **fields)
+
+
+def renorm_would_show(case: Case) -> bool:
+    """Whether a ``max_norm`` renorm of the rows the case's valid ids reference would
+    change one (a row whose norm exceeds ``max_norm``): the cases in which a layer that
+    renormalises before it raises (S0.4) is seen to. True for a layer without ``max_norm``
+    or indices that are not an integer tensor."""
+    config = case.config
+    max_norm = getattr(config, "max_norm", None)
+    ids = case.inputs[0] if case.inputs else None
+    if max_norm is None or not isinstance(ids, torch.Tensor) or ids.is_floating_point():
+        return True
+    flat = ids.reshape(-1).long()
+    valid = flat[(flat >= 0) & (flat < config.num_embeddings)]
+    rows = case.states[0]["weight"][valid].double()
+    norms = torch.linalg.vector_norm(rows, ord=config.norm_type, dim=1)
+    return bool((norms > max_norm).any())
 
 
 @reused

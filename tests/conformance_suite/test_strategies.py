@@ -376,3 +376,22 @@ def test_reused_strategies_are_keyed_by_type_and_value():
     assert make([1, 2]) is not make([1, 2]), "a list argument builds a new strategy"
     assert make(torch.zeros(1)) is not make(torch.zeros(1))
     assert make(lambda: 0) is not make(lambda: 0)
+
+
+# -- case predicates ----------------------------------------------------------------------
+
+
+def test_renorm_would_show_only_when_a_valid_id_references_a_row_above_max_norm():
+    from embedspec.reference.configs import EmbeddingConfig
+
+    weight = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
+
+    def case(ids: list[int], max_norm: float | None = 0.0) -> Case:
+        return Case(config=EmbeddingConfig(num_embeddings=3, embedding_dim=2,
+                                           max_norm=max_norm),
+                    states=[{"weight": weight}], inputs=[torch.tensor(ids)])
+
+    assert xs.renorm_would_show(case([1, 7]))
+    assert not xs.renorm_would_show(case([0, 2, -1]))  # only zero rows, and a bad id
+    assert not xs.renorm_would_show(case([1, 5], max_norm=5.0))  # norm 5 is not above 5
+    assert xs.renorm_would_show(case([0, 5], max_norm=None))  # nothing to hide
