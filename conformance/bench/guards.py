@@ -3,9 +3,10 @@
 Before an implementation is timed on a scenario, one call of it on the scenario's
 first ids is compared with the reference (:mod:`embedspec.reference`) on the same
 weights: the output bit for bit when the operation is a gather (``torch.equal``),
-otherwise within ``torch.testing.assert_close``'s default tolerance for the dtype;
-gradients always within that tolerance (their accumulation order is free), sparse
-ones densified; and, for an operation that changes the weight (``max_norm``), the
+otherwise within ``torch.testing.assert_close``'s default tolerance for the dtype, its
+absolute part widened to :data:`SCALE_ULPS` units of the largest expected magnitude
+(:func:`tolerance`); gradients always within that tolerance (their accumulation order is
+free), sparse ones densified; and, for an operation that changes the weight (``max_norm``), the
 weight after the call. An implementation that differs is *rejected*: it is not timed.
 
 The other guards live where they act: the ids rotate between calls
@@ -97,6 +98,31 @@ def mismatch(observed: Observed, expected: Observed, *, exact: bool,
     return None
 
 
+#: ``torch.testing.assert_close``'s default ``(rtol, atol)`` per floating dtype.
+DEFAULT_TOLERANCES: Mapping[torch.dtype, tuple[float, float]] = {
+    torch.float16: (1e-3, 1e-5), torch.bfloat16: (1.6e-2, 1e-5),
+    torch.float32: (1.3e-6, 1e-5), torch.float64: (1e-7, 1e-7),
+}
+#: Units of the dtype's epsilon, times the largest magnitude of the expected tensor, that a
+#: computed (not gathered) value may differ by besides the default tolerance: the same
+#: sums in another order differ by a few units of their terms' magnitude (a layer norm's
+#: gradient reaches hundreds where its row's deviation is small), a wrong kernel by the
+#: magnitude itself.
+SCALE_ULPS = 128
+
+
+def tolerance(expected: torch.Tensor) -> dict[str, float]:
+    """``rtol`` and ``atol`` of a computed value: the default tolerance of its dtype, the
+    absolute part raised to :data:`SCALE_ULPS` units of its largest magnitude."""
+    if not expected.is_floating_point():
+        return {"rtol": 0.0, "atol": 0.0}
+    rtol, atol = DEFAULT_TOLERANCES.get(expected.dtype, (1.3e-6, 1e-5))
+    finite = expected[torch.isfinite(expected)]
+    largest = float(finite.abs().max()) if finite.numel() else 0.0
+    return {"rtol": rtol,
+            "atol": max(atol, SCALE_ULPS * torch.finfo(expected.dtype).eps * largest)}
+
+
 def _compare(what: str, actual: torch.Tensor | None, expected: torch.Tensor,
              exact: bool) -> str | None:
     if actual is None:
@@ -111,7 +137,7 @@ def _compare(what: str, actual: torch.Tensor | None, expected: torch.Tensor,
         differing = int((actual != expected).sum())
         return f"{what}: {differing} of {expected.numel()} elements differ from the reference"
     try:
-        torch.testing.assert_close(actual, expected)
+        torch.testing.assert_close(actual, expected, **tolerance(expected))
     except AssertionError as error:
         return f"{what}: " + " ".join(str(error).split())
     return None

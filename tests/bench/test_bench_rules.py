@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from embedspec.conformance.bench.gates import GATES_DIR, Gate, GateFileError, load_gates
 from embedspec.conformance.bench.growth import fitted_slope
 from embedspec.conformance.bench.noise import BELOW, HOLDS, WITHIN_NOISE, judge, run_band
@@ -112,3 +113,19 @@ def test_fitted_slope_of_a_power_law():
     xs = [10, 100, 1000]
     assert fitted_slope(xs, [x ** 1.5 for x in xs]) == pytest.approx(1.5)
     assert fitted_slope(xs, [None, None, 3.0]) is None
+
+
+def test_computed_values_may_differ_by_rounding_at_their_own_scale_not_by_a_wrong_value():
+    from embedspec.conformance.bench.guards import Observed, mismatch
+
+    expected = torch.tensor([600.0, 1e-3, -250.0])
+    reordered = expected + torch.tensor([6.1e-5, 6.1e-5, 0.0])  # a few ulps of 600
+    wrong = expected * torch.tensor([1.0, 1.0, 0.5])
+
+    def observed(grad):
+        return Observed(output=expected, grads={"weight": grad}, state={})
+
+    base = observed(expected)
+    assert mismatch(observed(reordered), base, exact=False) is None
+    assert "gradient of 'weight'" in mismatch(observed(wrong), base, exact=False)
+    assert mismatch(observed(reordered), base, exact=True) is None  # the output is exact
