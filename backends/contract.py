@@ -261,6 +261,13 @@ class Backend(abc.ABC):
         the built-in location (``conformance/gates/<name>.json``)."""
         return None
 
+    def timing_caveat(self, device: str) -> str:
+        """Empty when this backend's times on ``device`` (``"cpu"``, ``"cuda"``) measure
+        its kernels; otherwise why they do not (an interpreter, a debug build).
+        ``embedspec bench`` then skips its scenarios on that device with this reason
+        instead of timing them."""
+        return ""
+
     def divergences(self) -> Sequence[Any]:
         """The departures from the spec this backend documents
         (:class:`embedspec.backends.divergences.Divergence` objects): the report says

@@ -63,6 +63,14 @@ class TritonBackend(Backend):
             return "triton not installed"
         return f"triton {found.triton_version}, {found.where}"
 
+    def timing_caveat(self, device: str) -> str:
+        """On CPU tensors the kernels run in Triton's interpreter, program by program in
+        Python: their times measure the interpreter, not the kernels."""
+        if device == "cpu":
+            return ("on CPU tensors Triton runs its kernels in the interpreter, so their "
+                    "times measure Python, not the kernels (time it with --device cuda)")
+        return ""
+
     def availability(self) -> Availability:
         found = runtime()
         if found.reason:

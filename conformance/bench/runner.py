@@ -191,6 +191,24 @@ def _dropper(parameters: Sequence[nn.Parameter]) -> Callable[[], None]:
     return drop
 
 
+def timing_caveat(backend: Backend, device: torch.device) -> str:
+    """The backend's reason its times on ``device`` would not measure its kernels, or
+    empty (a backend without the hook is timed; one whose hook raises is not)."""
+    hook = getattr(backend, "timing_caveat", None)
+    try:
+        return str(hook(device.type)) if hook is not None else ""
+    except Exception as error:
+        return f"timing_caveat() raised {type(error).__name__}: {error}"
+
+
+def skipped(scenario: Scenario, backend: Backend, reason: str) -> ScenarioResult:
+    """``scenario`` not run on ``backend``, for ``reason``."""
+    op = OPERATIONS[scenario.operation]
+    result = ScenarioResult(scenario.name, scenario.describe(), op.name, backend.name, "ok",
+                            formula=FORMULAS[op.name][1])
+    return _status(result, "skipped", f"not timed: {reason}")
+
+
 def _unsupported(backend: Backend, op: Operation, scenario: Scenario,
                  device: torch.device) -> str | None:
     try:

@@ -15,7 +15,7 @@ from .gates import GateFile
 from .growth import growth_tables
 from .noise import run_band
 from .results import BenchRun, ScenarioResult
-from .runner import Settings, run_scenario
+from .runner import Settings, run_scenario, skipped, timing_caveat
 from .scenarios import Scenario
 from .timing import Clock
 from .verdicts import after_rerun, judge_all, judge_gate, needs_rerun
@@ -29,8 +29,13 @@ def run_bench(backend: Backend, scenarios: Sequence[Scenario], *, device: torch.
     start = time.monotonic()
     threads = torch.get_num_threads()
     results: list[ScenarioResult] = []
+    caveat = timing_caveat(backend, device)
+    if caveat:
+        progress(f"{backend.name} is not timed on {device.type}: {caveat}")
+        growth = False
     for i, scenario in enumerate(scenarios, 1):
-        results.append(run_scenario(scenario, backend, device, clock, settings))
+        results.append(skipped(scenario, backend, caveat) if caveat else
+                       run_scenario(scenario, backend, device, clock, settings))
         progress(f"[{i}/{len(scenarios)}] {scenario.name}: {_line(results[-1])}")
     band = run_band(r.aa() for r in results if r.status == "ok")
     gates = gate_file.gates if gate_file else ()

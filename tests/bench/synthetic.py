@@ -78,3 +78,17 @@ class CorrectBackend(_ForwardOnly):
 
     def build(self, config: LayerConfig, context: BuildContext) -> nn.Module:
         return EagerBackend().build(config, context)
+
+
+class InterpretedBackend(CorrectBackend):
+    """The eager layer, declaring that its CPU times would not measure kernels (as a
+    backend whose kernels run in an interpreter there does); it must never be built."""
+
+    name = "interpreted"
+    caveat = "its kernels run in an interpreter on CPU tensors"
+
+    def timing_caveat(self, device: str) -> str:
+        return self.caveat if device == "cpu" else ""
+
+    def build(self, config: LayerConfig, context: BuildContext) -> nn.Module:
+        raise AssertionError("a backend whose times do not measure its kernels was built")

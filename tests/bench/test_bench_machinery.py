@@ -80,6 +80,18 @@ def test_a_correct_backend_within_its_gates_exits_0(tmp_path, tiny_catalogue, ca
     assert "Noise band" in out and "roofline" in out
 
 
+def test_a_backend_whose_times_measure_no_kernels_is_not_timed(tmp_path, tiny_catalogue,
+                                                               capsys):
+    status, data = _bench(tmp_path, "InterpretedBackend", "--gates",
+                          _gates(tmp_path, FORWARD_GATE))
+    assert status == 0
+    reasons = {s["scenario"]: (s["status"], s["reason"]) for s in data["scenarios"]}
+    assert reasons and all(status == "skipped" and synthetic.InterpretedBackend.caveat in reason
+                           for status, reason in reasons.values())
+    assert data["growth"] == []
+    assert "is not timed on cpu" in capsys.readouterr().out
+
+
 def test_a_stale_gate_is_reported(tmp_path, tiny_catalogue, capsys):
     stale = dict(FORWARD_GATE, scenario="no-such-table/forward/1", threshold=1e-3)
     status, data = _bench(tmp_path, "CorrectBackend", "--gates", _gates(tmp_path, stale))
