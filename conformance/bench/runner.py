@@ -60,8 +60,7 @@ def run_scenario(scenario: Scenario, backend: Backend, device: torch.device, clo
                  settings: Settings) -> ScenarioResult:
     """The result of ``scenario`` on ``backend`` (never raises for the backend's faults)."""
     op = OPERATIONS[scenario.operation]
-    result = ScenarioResult(scenario.name, scenario.describe(), op.name, backend.name, "ok",
-                            formula=FORMULAS[op.name][1])
+    result = _new_result(scenario, backend)
     config = op.config(scenario.table)
     unsupported = _unsupported(backend, op, scenario, device)
     if unsupported:
@@ -203,10 +202,13 @@ def timing_caveat(backend: Backend, device: torch.device) -> str:
 
 def skipped(scenario: Scenario, backend: Backend, reason: str) -> ScenarioResult:
     """``scenario`` not run on ``backend``, for ``reason``."""
+    return _status(_new_result(scenario, backend), "skipped", f"not timed: {reason}")
+
+
+def _new_result(scenario: Scenario, backend: Backend) -> ScenarioResult:
     op = OPERATIONS[scenario.operation]
-    result = ScenarioResult(scenario.name, scenario.describe(), op.name, backend.name, "ok",
-                            formula=FORMULAS[op.name][1])
-    return _status(result, "skipped", f"not timed: {reason}")
+    return ScenarioResult(scenario.name, scenario.describe(), op.name, backend.name, "ok",
+                          formula=FORMULAS[op.name][1])
 
 
 def _unsupported(backend: Backend, op: Operation, scenario: Scenario,

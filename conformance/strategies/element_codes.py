@@ -19,6 +19,7 @@ exponent.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -52,11 +53,14 @@ def code_size(name: str, values: str) -> int:
     raise ValueError(f"values must be 'any' or 'moderate', got {values!r}")
 
 
+@functools.cache
 def exponent_order(low: float, high: float) -> np.ndarray:
-    """The exponents of magnitudes in ``[low, high)``, simplest first: 0, -1, 1, -2, ..."""
+    """The exponents of magnitudes in ``[low, high)``, simplest first: 0, -1, 1, -2, ...
+    (read-only; computed once per range)."""
     lo, hi = math.ceil(math.log2(low)), math.floor(math.log2(high))
-    order = sorted(range(lo, hi), key=lambda e: (abs(e), e > 0))
-    return np.array(order, dtype=np.int64)
+    order = np.array(sorted(range(lo, hi), key=lambda e: (abs(e), e > 0)), dtype=np.int64)
+    order.flags.writeable = False
+    return order
 
 
 def _little_endian(codes: np.ndarray) -> np.ndarray:
@@ -80,11 +84,14 @@ def decode_moderate(codes: np.ndarray, name: str, low: float, high: float) -> np
     return np.where(kind == 0, 0.0, sign * magnitude)
 
 
+@functools.cache
 def _specials(name: str) -> np.ndarray:
     info = torch.finfo(getattr(torch, name))
-    values = (info.max, -info.max, info.tiny, -info.tiny, info.smallest_normal * info.eps,
-              -info.smallest_normal * info.eps, 1.0, -1.0)
-    return np.array(values, dtype=np.float64)
+    values = np.array((info.max, -info.max, info.tiny, -info.tiny,
+                       info.smallest_normal * info.eps, -info.smallest_normal * info.eps,
+                       1.0, -1.0), dtype=np.float64)
+    values.flags.writeable = False
+    return values
 
 
 def decode_any(codes: np.ndarray, name: str) -> np.ndarray:
