@@ -38,13 +38,13 @@ from .layers import (
 )
 
 #: The composability features the native layers do not have (docs/native.md):
-#: ``forward_ad``: the lookup's autograd is a C++ ``torch::autograd::Function``, which
-#: ``torch.func`` cannot run, and the stable and binary operators' autograd formulas
-#: (``torch.library.register_autograd``) have no forward-mode derivative (``jvp`` returns
-#: zero tangents); ``vmap``: the operators have no batching rules; ``double_backward``:
-#: the backward operators have no autograd formulas of their own (the derivative of the
-#: backward comes out zero or raises). ``compile`` and ``export`` are supported: every
-#: operator has a fake kernel and no forward branches on tensor values.
+#: ``forward_ad``: no operator has a forward-mode derivative (the lookup's C++ autograd
+#: kernel refuses a tangent; the stable and binary operators' formulas, from
+#: ``torch.library.register_autograd``, make ``jvp`` return zero tangents); ``vmap``: the
+#: operators have no batching rules; ``double_backward``: the backward operators have no
+#: autograd formulas of their own (the derivative of the backward comes out zero or
+#: raises). ``compile`` and ``export`` are supported: every operator has a fake kernel and
+#: no forward branches on tensor values.
 UNSUPPORTED_FEATURES: tuple[str, ...] = ("forward_ad", "vmap", "double_backward")
 
 NATIVE_LAYERS: Mapping[type[LayerConfig], Callable[..., nn.Module]] = {

@@ -22,17 +22,52 @@ double table_centre(const at::Tensor& weight) {
   return at::sum(weight, at::kDouble).item<double>() / static_cast<double>(weight.numel());
 }
 
+// A contiguous latent row's bits, eight entries per byte, and the float64 sum of |w - m|
+// (m = 0 without centring) in eight partial sums, so both vectorise.
+template <bool Centre, typename scalar_t>
+double pack_contiguous(const scalar_t* w, int64_t dim, double m, uint8_t* bytes) {
+  double part[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  const int64_t full = dim / 8;
+  for (int64_t j = 0; j < full; ++j) {
+    unsigned byte = 0;
+    for (int k = 0; k < 8; ++k) {
+      const double shifted = static_cast<double>(w[8 * j + k]) - (Centre ? m : 0.0);
+      byte |= static_cast<unsigned>(shifted >= 0.0) << k;
+      part[k] += std::abs(shifted);
+    }
+    bytes[j] = static_cast<uint8_t>(byte);
+  }
+  if (full * 8 < dim) {
+    unsigned byte = 0;
+    for (int64_t c = full * 8; c < dim; ++c) {
+      const double shifted = static_cast<double>(w[c]) - (Centre ? m : 0.0);
+      byte |= static_cast<unsigned>(shifted >= 0.0) << (c & 7);
+      part[0] += std::abs(shifted);
+    }
+    bytes[full] = static_cast<uint8_t>(byte);
+  }
+  return ((part[0] + part[1]) + (part[2] + part[3])) +
+         ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 // Bits (w >= m, or w >= 0 without centring) and scale (float64 mean of |w - m| rounded to
 // float32) of one latent row; the padding row packs as a zero row.
 template <typename scalar_t>
 float pack_row(const scalar_t* w, int64_t s1, int64_t dim, bool is_padding, bool centre,
                double m, uint8_t* bytes) {
   const int64_t width = (dim + 7) / 8;
-  std::memset(bytes, 0, width);
   if (is_padding) {
+    std::memset(bytes, 0, width);
     for (int64_t c = 0; c < dim; ++c) bytes[c >> 3] |= uint8_t(1u << (c & 7));
     return 0.0f;
   }
+  const double count = static_cast<double>(std::max<int64_t>(dim, 1));
+  if (s1 == 1) {
+    const double magnitude = centre ? pack_contiguous<true>(w, dim, m, bytes)
+                                    : pack_contiguous<false>(w, dim, m, bytes);
+    return static_cast<float>(magnitude / count);
+  }
+  std::memset(bytes, 0, width);
   double magnitude = 0.0;
   for (int64_t c = 0; c < dim; ++c) {
     unsigned bit;
@@ -46,16 +81,20 @@ float pack_row(const scalar_t* w, int64_t s1, int64_t dim, bool is_padding, bool
     }
     bytes[c >> 3] |= static_cast<uint8_t>(bit << (c & 7));  // branch-free: bits are random
   }
-  return static_cast<float>(magnitude / static_cast<double>(std::max<int64_t>(dim, 1)));
+  return static_cast<float>(magnitude / count);
 }
 
-// (+1 if bit else -1) * scale in float32, cast once to scalar_t.
+// (+1 if bit else -1) * scale in float32, cast once to scalar_t: one of two values, since
+// the cast rounds -scale to minus the rounding of scale.
 template <typename scalar_t>
 void unpack_row(const uint8_t* bytes, float scale, int64_t dim, scalar_t* out) {
-  static const float kSign[2] = {-1.0f, 1.0f};
-  for (int64_t c = 0; c < dim; ++c) {
-    out[c] = static_cast<scalar_t>(kSign[(bytes[c >> 3] >> (c & 7)) & 1] * scale);
+  const scalar_t value[2] = {static_cast<scalar_t>(-scale), static_cast<scalar_t>(scale)};
+  const int64_t full = dim / 8;
+  for (int64_t j = 0; j < full; ++j) {
+    const unsigned byte = bytes[j];
+    for (int k = 0; k < 8; ++k) out[8 * j + k] = value[(byte >> k) & 1];
   }
+  for (int64_t c = full * 8; c < dim; ++c) out[c] = value[(bytes[c >> 3] >> (c & 7)) & 1];
 }
 
 std::tuple<at::Tensor, at::Tensor> binary_pack(const at::Tensor& weight, int64_t padding_idx,

@@ -145,12 +145,16 @@ inline std::vector<int64_t> output_shape(const at::Tensor& ids, int64_t dim) {
 struct RowPositions {
   std::vector<int64_t> offsets;
   std::vector<int64_t> positions;
+  int64_t distinct = 0;  // rows with at least one position
 
   RowPositions(const int64_t* ids, int64_t n, int64_t rows) : offsets(rows + 1, 0) {
     for (int64_t i = 0; i < n; ++i) {
       if (ids[i] >= 0) ++offsets[ids[i] + 1];
     }
-    for (int64_t r = 0; r < rows; ++r) offsets[r + 1] += offsets[r];
+    for (int64_t r = 0; r < rows; ++r) {
+      distinct += offsets[r + 1] > 0;
+      offsets[r + 1] += offsets[r];
+    }
     positions.resize(offsets[rows]);
     std::vector<int64_t> cursor(offsets.begin(), offsets.end() - 1);
     for (int64_t i = 0; i < n; ++i) {
