@@ -17,11 +17,21 @@
 
 namespace embedspec {
 
-// The weight gradient of rows looked up at ids, dense or sparse.
+// The weight gradient of rows looked up at ids, dense or sparse. With no padding row and
+// D > 0 every position is an entry (S1.4): the sparse gradient's values are the output
+// gradient itself (a view where its layout allows, as in torch's sparse embedding
+// backward) and its indices a copy of the ids; otherwise embedspec::sparse_backward drops
+// the padding entries.
 inline at::Tensor lookup_weight_gradient(const at::Tensor& grad, const at::Tensor& ids,
                                          const c10::SymInt& num_weights,
                                          const c10::SymInt& dim, int64_t padding_idx,
                                          bool scale_grad_by_freq, bool sparse) {
+  if (sparse && padding_idx == kNoPadding && dim != 0) {
+    const c10::SymInt n = ids.sym_numel();
+    const at::Tensor indices = ids.reshape({1, -1}).to(at::kLong, false, /*copy=*/true);
+    return at::_sparse_coo_tensor_unsafe_symint(indices, grad.reshape_symint({n, dim}),
+                                                {num_weights, dim});
+  }
   if (sparse) {
     static const auto op =
         c10::Dispatcher::singleton()
