@@ -9,6 +9,8 @@
 #include <ATen/EmptyTensor.h>
 #include <c10/core/Allocator.h>
 
+#include <memory>
+
 #include "common.h"
 
 namespace embedspec {
@@ -19,11 +21,20 @@ constexpr int64_t kZeroPagesBytes = int64_t{1} << 20;
 #if defined(__linux__)
 class ZeroPagesAllocator final : public c10::Allocator {
  public:
+  // Where transparent huge pages are "always", writing one row would fault in (and zero) a
+  // whole 2 MiB page: the mapping asks for 4 KiB pages.
   c10::DataPtr allocate(size_t bytes) override {
     if (bytes == 0) return {nullptr, nullptr, &release, c10::Device(c10::DeviceType::CPU)};
-    void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    TORCH_CHECK(data != MAP_FAILED, "embedspec: cannot map ", bytes, " bytes for a gradient");
-    return {data, new Mapping{data, bytes}, &release, c10::Device(c10::DeviceType::CPU)};
+    auto mapping = std::make_unique<Mapping>(Mapping{nullptr, bytes});
+    mapping->data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+    TORCH_CHECK(mapping->data != MAP_FAILED, "embedspec: cannot map ", bytes,
+                " bytes for a gradient");
+#if defined(MADV_NOHUGEPAGE)
+    madvise(mapping->data, bytes, MADV_NOHUGEPAGE);
+#endif
+    void* data = mapping->data;
+    return {data, mapping.release(), &release, c10::Device(c10::DeviceType::CPU)};
   }
 
   void copy_data(void* dest, const void* src, std::size_t count) const override {
