@@ -31,7 +31,8 @@ def test_repeated_ids_read_their_row_once():
 def test_backward_bytes_add_the_gradient_traffic():
     forward = bytes_moved("forward", Z)
     assert bytes_moved("fwd_bwd", Z) == forward + Z.N * Z.D * 4 + Z.V * Z.D * 4 + Z.N * 8
-    assert bytes_moved("sparse_bwd", Z) == forward + 2 * Z.N * Z.D * 4 + Z.N * 8 + Z.N * 8
+    # a sparse gradient without padding entries can be the output gradient and the ids
+    assert bytes_moved("sparse_bwd", Z) == forward
     assert bytes_moved("stable", Z) == bytes_moved("fwd_bwd", Z) + Z.N * Z.D * 4 + 16 * Z.D
 
 
