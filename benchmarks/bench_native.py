@@ -9,15 +9,18 @@ forward and max_norm ratios the note gives the most any kernel could reach here
 (:func:`bound_note`); beside each dense backward, the ratio with one full read of the
 gradient after it (the deferred cost of its zero pages).
 
-Run: ``python benchmarks/bench_native.py [--threads 1,2] [--repeats 15]``.
+On a CUDA device with the native CUDA kernels loaded it adds the GPU targets: the
+forward's fraction of the device's copy bandwidth (>= 64 MB moved) and the dense
+backward against torch's, timed with CUDA events.
+
+Run: ``python benchmarks/bench_native.py [--threads 1,2] [--repeats 15]
+[--devices cpu,cuda]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -25,32 +28,12 @@ from embedspec.backends.contract import BuildContext
 from embedspec.backends.eager import EagerBackend
 from embedspec.backends.native import NativeBackend
 from embedspec.reference.configs import BinaryConfig, EmbeddingConfig, StableEmbeddingConfig
+from native_cuda import DEVICE_MEASUREMENTS, cuda_unavailable
+from native_rows import SHAPES, Row, make_ids, median_ms, row, times_ms
 from tabulate import tabulate
 from torch import nn
 
-SHAPES = {"32000x512": (32000, 512, (4, 512)), "gpt2": (50257, 768, (8, 1024)),
-          "32000x512-512ids": (32000, 512, (1, 512))}
-ZIPF_EXPONENT = 1.1
 REPEATS = 15
-Row = list
-
-
-def times_ms(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
-    """Wall times in ms of each function, the functions interleaved per repetition."""
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for fn in functions.values():
-        fn()
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return times
-
-
-def median_ms(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time in ms of each function (:func:`times_ms`)."""
-    return {name: statistics.median(v) for name, v in times_ms(functions, repeats).items()}
 
 
 def with_bound(layer: nn.Module, reference: nn.Module, ids: torch.Tensor,
@@ -68,15 +51,6 @@ def with_bound(layer: nn.Module, reference: nn.Module, ids: torch.Tensor,
             "one_row": min(times["one_row"]), "copy": min(times["copy"])}
 
 
-def make_ids(rows: int, shape: tuple[int, ...], distribution: str) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(0)
-    count = int(torch.tensor(shape).prod())
-    if distribution == "uniform":
-        return torch.randint(0, rows, shape, generator=generator)
-    weights = torch.arange(1, rows + 1, dtype=torch.float64).pow_(-ZIPF_EXPONENT)
-    return torch.multinomial(weights, count, replacement=True, generator=generator).view(shape)
-
-
 def build(config, backend=NativeBackend) -> nn.Module:
     return backend().build(config, BuildContext())
 
@@ -86,15 +60,6 @@ def torch_embedding(layer: nn.Module, **options) -> nn.Embedding:
     with torch.no_grad():
         reference.weight.copy_(layer.weight)
     return reference
-
-
-def row(name: str, threads: int, native: float, baseline: float, target: float | None,
-        note: str = "") -> Row:
-    """A table row; ``target`` None for a figure printed beside a target, not one."""
-    ratio = baseline / native
-    met = "-" if target is None else "yes" if ratio >= target else "NO"
-    return [name, threads, f"{native:.3f}", f"{baseline:.3f}", f"{ratio:.2f}x",
-            "-" if target is None else f">= {target}x", met, note]
 
 
 #: Outputs from this size up come from fresh mappings on some calls and not others, so
@@ -238,18 +203,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--devices", default="cpu,cuda",
+                        help="cpu (the rows above, per thread count) and/or cuda")
     args = parser.parse_args()
+    devices = args.devices.split(",")
     torch.manual_seed(0)
     NativeBackend().availability()
     table = []
-    for threads in (int(t) for t in args.threads.split(",")):
-        torch.set_num_threads(threads)
-        for measure in MEASUREMENTS:
-            rows = measure(threads, args.repeats)
-            table.extend(rows)
-            print(tabulate(rows, tablefmt="plain"), flush=True)
+    if "cpu" in devices:
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            for measure in MEASUREMENTS:
+                rows = measure(threads, args.repeats)
+                table.extend(rows)
+                print(tabulate(rows, tablefmt="plain"), flush=True)
+    if "cuda" in devices:
+        if (reason := cuda_unavailable()) is not None:
+            print(f"CUDA rows (forward >= 0.8 of copy, dense backward >= 1.5x torch's) not "
+                  f"measured: {reason}")
+        else:
+            for measure in DEVICE_MEASUREMENTS:
+                rows = measure(torch.device("cuda"), args.repeats)
+                table.extend(rows)
+                print(tabulate(rows, tablefmt="plain"), flush=True)
     print()
-    print(tabulate(table, headers=["measurement", "threads", "native ms", "baseline ms",
+    print(tabulate(table, headers=["measurement", "threads/device", "native ms", "baseline ms",
                                    "ratio", "target", "met", "note"]))
 
 
