@@ -163,7 +163,9 @@ def test_report_writes_markdown_and_json_and_prints_progress(tmp_path, monkeypat
     assert entry["backends"]["reference"]["duration_s"] == 4.0
     assert entry["backends"]["reference"]["profile"] == "quick"
     calls.clear()
-    assert cli.main(["report", "--profile", "default", "--out", str(tmp_path / "out")]) == 1
+    # One job at a time, so the calls come in the schedule's order, not two threads' race.
+    assert cli.main(["report", "--profile", "default", "--out", str(tmp_path / "out"),
+                     "--jobs", "1"]) == 1
     assert [c[0] for c in calls] == ["eager", "reference"]  # eager's time is still unknown
     assert len((tmp_path / "out" / "history.jsonl").read_text().splitlines()) == 2
     assert "Nothing changed since the previous run" in (tmp_path / "out" / "report.md").read_text()
