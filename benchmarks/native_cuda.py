@@ -5,29 +5,19 @@ the CPU too (with the CPU clock)."""
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable
 from functools import partial
 
 import torch
 from embedspec.backends.native import library
 from embedspec.conformance.bench.timing import make_clock
-from native_rows import SHAPES, Row, make_ids, row
+from native_rows import SHAPES, Block, Row, bandwidth_row, make_ids, median_ms, row
 
 
-def device_median_ms(functions: dict[str, Callable[[], object]], repeats: int,
-                     device: torch.device, calls: int = 10) -> dict[str, float]:
-    """Median time in ms of one call of each function on ``device``, by the bench's clock
-    for it (CUDA events on a GPU): ``calls`` back-to-back calls per sample, the functions
-    interleaved per repetition."""
+def device_block(device: torch.device, calls: int = 10) -> Block:
+    """ms per call of ``calls`` back-to-back calls, by the bench's clock for ``device``
+    (CUDA events on a GPU)."""
     clock = make_clock(device)
-    for fn in functions.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            times[name].append(clock.block(fn, calls) * 1e3)
-    return {name: statistics.median(v) for name, v in times.items()}
+    return lambda fn: clock.block(fn, calls) * 1e3
 
 
 def device_forward_bandwidth(device: torch.device, repeats: int,
@@ -42,15 +32,10 @@ def device_forward_bandwidth(device: torch.device, repeats: int,
     source = torch.randn(ids.numel(), dim, device=device)
     target = torch.empty_like(source)
     moved = 2 * source.nbytes
-    t = device_median_ms({
-        "native": lambda: torch.ops.embedspec.lookup(weight, ids, -1, False, False),
-        "copy": lambda: target.copy_(source)}, repeats, device)
-    native_gbs, copy_gbs = moved / t["native"] / 1e6, moved / t["copy"] / 1e6
-    fraction = native_gbs / copy_gbs
-    return [[f"forward, {moved / 1e6:.0f} MB moved", device.type, f"{t['native']:.3f}",
-             f"{t['copy']:.3f}", f"{fraction:.2f} of copy", ">= 0.8",
-             "yes" if fraction >= 0.8 else "NO",
-             f"{native_gbs:.0f} GB/s vs copy {copy_gbs:.0f} GB/s"]]
+    t = median_ms({"native": lambda: torch.ops.embedspec.lookup(weight, ids, -1, False, False),
+                   "copy": lambda: target.copy_(source)}, repeats, device_block(device))
+    return [bandwidth_row(f"forward, {moved / 1e6:.0f} MB moved", device.type, t["native"],
+                          t["copy"], moved)]
 
 
 def device_dense_backward(device: torch.device, repeats: int,
@@ -58,16 +43,16 @@ def device_dense_backward(device: torch.device, repeats: int,
                           ) -> list[Row]:
     """The dense weight gradient on ``device`` against torch's
     (aten.embedding_dense_backward): >= 1.5x."""
-    rows = []
+    rows, block = [], device_block(device)
     for label, (vocab, dim, ids_shape) in (shapes or dict(list(SHAPES.items())[:2])).items():
         for distribution in ("uniform", "zipf"):
             ids = make_ids(vocab, ids_shape, distribution).to(device)
             grad = torch.randn(*ids_shape, dim, device=device)
             arguments = (grad, ids, vocab, -1, False)
-            t = device_median_ms({
+            t = median_ms({
                 "native": partial(torch.ops.embedspec.dense_backward, *arguments),
                 "torch": partial(torch.ops.aten.embedding_dense_backward, *arguments)},
-                repeats, device)
+                repeats, block)
             rows.append(row(f"dense backward {label} {distribution}", device.type,
                             t["native"], t["torch"], 1.5))
     return rows
